@@ -1,0 +1,252 @@
+"""The ``newsingest`` command line."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from worker.log import configure_logging, get_logger
+from worker.settings import Settings
+
+app = typer.Typer(
+    help="Turn raw news dump files into clean, de-duplicated, enriched article records.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+out = Console()  # results go to stdout; logs go to stderr
+log = get_logger("newsingest.cli")
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    return ctx.obj["settings"]
+
+
+@app.callback()
+def _global(
+    ctx: typer.Context,
+    inbox: Annotated[Path | None, typer.Option(help="Folder to watch [default: ./inbox].")] = None,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="processed/, failed/, store, broker [default: ./data].")
+    ] = None,
+    broker_url: Annotated[str | None, typer.Option(help="Celery broker URL.")] = None,
+    store_url: Annotated[str | None, typer.Option(help="SQLAlchemy URL of the store.")] = None,
+    log_format: Annotated[str | None, typer.Option(help="auto, json or console.")] = None,
+    log_level: Annotated[str | None, typer.Option(help="DEBUG, INFO, WARNING...")] = None,
+) -> None:
+    """Settings: these flags, then NEWSINGEST_* variables, then config/newsingest.toml."""
+    flags = {
+        "inbox": inbox,
+        "data_dir": data_dir,
+        "broker_url": broker_url,
+        "store_url": store_url,
+        "log_format": log_format,
+        "log_level": log_level,
+    }
+    settings = Settings(**{k: v for k, v in flags.items() if v is not None})
+    configure_logging(settings.log_format, settings.log_level)
+    ctx.obj = {"settings": settings}
+
+
+# --- the pipeline -----------------------------------------------------------------------------
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    concurrency: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+) -> None:
+    """Watcher and workers in one process tree, on the embedded defaults. Ctrl-C stops cleanly."""
+    settings = _settings(ctx)
+    if concurrency is not None:
+        settings = settings.model_copy(update={"concurrency": concurrency})
+    settings.ensure_dirs()
+    env = {**os.environ, **settings.as_env()}
+    # The worker is its own process tree (Celery's prefork pool); the watcher runs here.
+    worker = subprocess.Popen([sys.executable, "-m", "worker", "worker"], env=env)
+    log.info("run.started", worker_pid=worker.pid, concurrency=settings.concurrency)
+    try:
+        _watch(settings, stop_when=lambda: worker.poll() is not None)
+    finally:
+        _stop_child(worker)
+    if worker.returncode not in (0, -signal.SIGTERM, -signal.SIGINT):
+        log.error("run.worker_exited", returncode=worker.returncode)
+        raise typer.Exit(1)
+
+
+def _stop_child(child: subprocess.Popen[bytes]) -> None:
+    if child.poll() is None:
+        child.send_signal(signal.SIGTERM)  # Celery's warm shutdown: finish or requeue
+    try:
+        child.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        child.wait()
+
+
+@app.command()
+def watch(ctx: typer.Context) -> None:
+    """The watcher alone: take complete files from the inbox and queue them on the broker."""
+    _watch(_settings(ctx))
+
+
+def _watch(settings: Settings, stop_when: Any = None) -> None:
+    from worker.queue import TASK_PROCESS_FILE, create_app
+    from worker.store import Store
+    from worker.watch import Watcher
+
+    celery = create_app(settings)
+    store = Store.from_url(settings.resolved_store_url)
+
+    def enqueue(sha256: str) -> None:
+        celery.send_task(TASK_PROCESS_FILE, args=[sha256])
+
+    watcher = Watcher(settings, store, enqueue)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: watcher.stop())
+    if stop_when is not None:
+        threading.Thread(target=_stop_on, args=(watcher, stop_when), daemon=True).start()
+    watcher.run()
+    store.close()
+
+
+def _stop_on(watcher: Any, condition: Any) -> None:
+    import time
+
+    while not condition():
+        time.sleep(0.5)
+    watcher.stop()
+
+
+@app.command()
+def worker(
+    ctx: typer.Context,
+    concurrency: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+) -> None:
+    """A Celery worker: parse, de-duplicate, enrich and store queued files."""
+    from worker.queue import QUEUE, create_app
+
+    settings = _settings(ctx)
+    settings.ensure_dirs()
+    celery = create_app(settings)
+    celery.worker_main(
+        [
+            "worker",
+            f"--concurrency={concurrency or settings.concurrency}",
+            f"--loglevel={settings.log_level}",
+            f"--queues={QUEUE}",
+            "--pool=prefork",
+            "--hostname=newsingest@%h",
+            "--without-mingle",
+            "--without-gossip",
+        ]
+    )
+
+
+# --- one-shot and queries ---------------------------------------------------------------------
+
+
+@app.command()
+def ingest(
+    ctx: typer.Context,
+    files: Annotated[list[Path], typer.Argument(help="Dump files to process in place.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Process files in place (not moved), print a summary per file; exit 1 if any failed."""
+    from worker.pipeline import Resources, ingest_in_place
+
+    resources = Resources.build(_settings(ctx))
+    summaries = [ingest_in_place(resources, path) for path in files]
+    if as_json:
+        out.print_json(data=[dataclasses.asdict(s) for s in summaries])
+    else:
+        table = Table("file", "state", "found", "new", "duplicates", "failed", "note")
+        for s in summaries:
+            note = (s.error or {}).get("message") or (
+                f"same bytes as {s.duplicate_of_file}" if s.duplicate_of_file else ""
+            )
+            table.add_row(
+                s.file, s.state, str(s.found), str(s.new), str(s.duplicates), str(s.failed), note
+            )
+        out.print(table)
+    resources.store.close()
+    if any(s.state == "failed" for s in summaries):
+        raise typer.Exit(1)
+
+
+@app.command()
+def articles(
+    ctx: typer.Context,
+    fmt: Annotated[str, typer.Option("--format", help="jsonl or table.")] = "jsonl",
+    include_all: Annotated[bool, typer.Option("--all", help="Include duplicates.")] = False,
+    article_id: Annotated[str | None, typer.Option("--id", help="One story and its versions.")] = None,
+) -> None:
+    """Print the stored article records."""
+    from worker.store import Store
+
+    store = Store.from_url(_settings(ctx).resolved_store_url)
+    records = store.iter_articles(include_duplicates=include_all, article_id=article_id)
+    if fmt == "jsonl":
+        write = sys.stdout.write
+        for record in records:
+            write(json.dumps(dataclasses.asdict(record), ensure_ascii=False) + "\n")
+    elif fmt == "table":
+        table = Table("id", "title", "language", "words", "credit", "sources")
+        for record in records:
+            table.add_row(
+                record.id[:12],
+                record.title,
+                record.language or "",
+                str(record.word_count or ""),
+                record.image_credit or "",
+                str(len(record.sources)),
+            )
+        out.print(table)
+    else:
+        raise typer.BadParameter("--format must be jsonl or table")
+    store.close()
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+) -> None:
+    """Files by state, articles, duplicates, queue depth, recent failures."""
+    from worker.queue import create_app, queue_depth
+    from worker.store import Store
+
+    settings = _settings(ctx)
+    store = Store.from_url(settings.resolved_store_url)
+    report = store.status()
+    report["queue_depth"] = queue_depth(create_app(settings))
+    store.close()
+    if as_json:
+        out.print_json(data=report)
+        return
+    table = Table("what", "count", show_header=False)
+    for state, count in report["files"].items():
+        table.add_row(f"files {state}", str(count))
+    table.add_row("duplicate files", str(report["duplicate_files"]))
+    table.add_row("articles", str(report["articles"]))
+    table.add_row("exact duplicates", str(report["exact_duplicates"]))
+    table.add_row("near duplicates", str(report["near_duplicates"]))
+    depth = report["queue_depth"]
+    table.add_row("queue depth", "unknown" if depth is None else str(depth))
+    out.print(table)
+    for failure in report["recent_failures"]:
+        out.print(f"[red]failed[/red] {failure['file']}: {failure['code']}: {failure['message']}")
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,59 @@
+"""One exception hierarchy, sorted by what the pipeline does about each kind."""
+
+from __future__ import annotations
+
+
+class IngestError(Exception):
+    """Root of every error newsingest raises on purpose."""
+
+    code = "ingest_error"
+    hint = "see the message"
+
+    def __init__(self, message: str, *, line: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+
+    def report(self) -> dict[str, object]:
+        """What goes into ``NAME.error.json`` beside a failed file."""
+        return {"code": self.code, "message": self.message, "line": self.line, "hint": self.hint}
+
+
+class DumpError(IngestError):
+    """The file itself is unusable: quarantine it, never retry."""
+
+    code = "bad_dump"
+    hint = "fix or replace the file, then run `newsingest requeue FILE`"
+
+
+class EmptyDumpError(DumpError):
+    code = "empty_file"
+    hint = "the file holds no text; check the exporter that wrote it"
+
+
+class NoArticlesError(DumpError):
+    code = "no_articles"
+    hint = "no article in the dump format was found; check that this is a news dump"
+
+
+class UndecodableError(DumpError):
+    code = "undecodable"
+    hint = "the bytes are not text in any supported encoding; re-export the dump as UTF-8"
+
+
+class FileChangedError(DumpError):
+    code = "file_changed"
+    hint = "the file changed or vanished after it was taken; drop it again once it is complete"
+
+
+class ArticleError(IngestError):
+    """One article could not be processed: it is counted as failed and the file goes on."""
+
+    code = "bad_article"
+
+
+class TransientError(IngestError):
+    """The store or the broker is away: retry with backoff, never quarantine for this."""
+
+    code = "transient"
+    hint = "retried automatically"

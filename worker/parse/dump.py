@@ -1,0 +1,184 @@
+"""The dump format: text lines to articles, with the scraper's artefacts removed.
+
+An article as scraped (see DESIGN.md)::
+
+    Title
+    <blank>
+    Caption (AP)          <- caption, often repeated by the scraper
+    Caption (AP)
+    TT                    <- site marker, sometimes followed by a "20" line
+    <blank>
+    Title                 <- title repeated
+    <blank>
+    Caption (AP)          <- caption repeated
+    Caption (AP)
+    <blank>
+    Body paragraph ...
+
+Articles are separated by three or more blank lines, paragraphs by one. Every part of the header
+but the first title is optional. The parser works line by line and holds one article at a time.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from worker.models import ParsedArticle, Unplaced
+
+ARTICLE_SEPARATOR_BLANK_LINES = 3
+MARKERS = frozenset({"TT"})
+_MARKER_TAIL = re.compile(r"^\d{1,4}$")  # the "20" line some pages carry after the marker
+_CREDIT = re.compile(r"\(\s*([^()]{1,60}?)\s*\)\s*$")
+# How far into an article a repeated title is looked for: the header is never longer.
+_HEADER_LOOKAHEAD_BLOCKS = 4
+
+
+@dataclass(frozen=True, slots=True)
+class _Block:
+    line: int  # line number of the block's first line, from 1
+    lines: tuple[str, ...]
+
+
+def caption_credit(caption: str) -> str | None:
+    """The credit at the end of a caption, as written: ``"... Syria. (AP)"`` gives ``"AP"``."""
+    match = _CREDIT.search(caption)
+    return match.group(1) if match else None
+
+
+class DumpParser:
+    """Turns the lines of a dump into ``ParsedArticle`` and ``Unplaced`` items, in order."""
+
+    def parse(self, text: str) -> list[ParsedArticle | Unplaced]:
+        return list(self.iter_items(text.split("\n")))
+
+    def iter_items(self, lines: Iterable[str]) -> Iterator[ParsedArticle | Unplaced]:
+        index = 0
+        for blocks in _split_articles(lines):
+            item = _article_from_blocks(blocks, index)
+            if isinstance(item, ParsedArticle):
+                index += 1
+                yield item
+            else:
+                yield from item
+
+    def articles(self, text: str) -> list[ParsedArticle]:
+        return [item for item in self.parse(text) if isinstance(item, ParsedArticle)]
+
+
+def _split_articles(lines: Iterable[str]) -> Iterator[list[_Block]]:
+    """Group lines into blocks (split on blank lines) and blocks into articles (3+ blanks)."""
+    blocks: list[_Block] = []
+    current: list[str] = []
+    start = 0
+    blank_run = 0
+    for number, raw in enumerate(lines, start=1):
+        line = raw.rstrip()
+        if not line.strip():
+            blank_run += 1
+            if current:
+                blocks.append(_Block(start, tuple(current)))
+                current = []
+            continue
+        if blank_run >= ARTICLE_SEPARATOR_BLANK_LINES and blocks:
+            yield blocks
+            blocks = []
+        blank_run = 0
+        if not current:
+            start = number
+        current.append(line)
+    if current:
+        blocks.append(_Block(start, tuple(current)))
+    if blocks:
+        yield blocks
+
+
+def _same(a: str, b: str) -> bool:
+    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+
+
+def _is_title_block(block: _Block, title: str) -> bool:
+    return all(_same(line, title) for line in block.lines)
+
+
+def _article_from_blocks(blocks: list[_Block], index: int) -> ParsedArticle | list[Unplaced]:
+    first = blocks[0]
+    title = first.lines[0].strip()
+    captions: list[str] = [line.strip() for line in first.lines[1:]]
+    position = 1
+
+    # A repeated title close to the start closes the header: what lies before it is header too.
+    repeat = next(
+        (
+            i
+            for i in range(1, min(len(blocks), 1 + _HEADER_LOOKAHEAD_BLOCKS))
+            if _is_title_block(blocks[i], title)
+        ),
+        None,
+    )
+    if repeat is not None:
+        for block in blocks[1:repeat]:
+            captions.extend(_header_lines(block))
+        position = repeat + 1
+    elif len(blocks) > 1 and any(line.strip() in MARKERS for line in blocks[1].lines):
+        captions.extend(_header_lines(blocks[1]))
+        position = 2
+
+    # After the header: the caption again (one block of identical lines), or a caption block
+    # that is recognisable on its own because the scraper repeated its line.
+    if position < len(blocks):
+        block = blocks[position]
+        distinct = {" ".join(line.split()) for line in block.lines}
+        known = {" ".join(c.split()) for c in captions}
+        if len(distinct) == 1 and (distinct <= known or len(block.lines) > 1):
+            captions.extend(block.lines)
+            position += 1
+
+    caption = _first_distinct(captions)
+    paragraphs = _body(blocks[position:], title, caption)
+    if not paragraphs:
+        return [Unplaced(b.line + i, text) for b in blocks for i, text in enumerate(b.lines)]
+    return ParsedArticle(
+        title=title,
+        paragraphs=tuple(paragraphs),
+        image_caption=caption,
+        image_credit=caption_credit(caption) if caption else None,
+        index=index,
+        line=first.line,
+    )
+
+
+def _header_lines(block: _Block) -> list[str]:
+    """Caption lines of a header block: markers and the marker's number line removed."""
+    kept: list[str] = []
+    after_marker = False
+    for raw in block.lines:
+        line = raw.strip()
+        if line in MARKERS:
+            after_marker = True
+            continue
+        if after_marker and _MARKER_TAIL.match(line):
+            continue
+        kept.append(line)
+    return kept
+
+
+def _first_distinct(captions: list[str]) -> str | None:
+    return captions[0] if captions else None
+
+
+def _body(blocks: list[_Block], title: str, caption: str | None) -> list[str]:
+    """Body paragraphs, without markers, repeats of the header, or a paragraph said twice."""
+    paragraphs: list[str] = []
+    for block in blocks:
+        lines = [line.strip() for line in block.lines if line.strip() not in MARKERS]
+        if not lines:
+            continue
+        text = "\n".join(lines)
+        if _same(text, title) or (caption is not None and _same(text, caption)):
+            continue
+        if paragraphs and _same(paragraphs[-1], text):
+            continue
+        paragraphs.append(text)
+    return paragraphs

@@ -1,0 +1,80 @@
+"""The Celery application, configured for safety: JSON only, acks late, the ledger deciding.
+
+Nothing outside ``worker.queue`` and ``worker.cli`` imports Celery.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+from worker.settings import Settings
+
+QUEUE = "newsingest"
+TASK_PROCESS_FILE = "newsingest.process_file"
+
+
+class NewsingestCelery(Celery):
+    """A Celery app that carries the settings it was built from, for the tasks' resources."""
+
+    settings: Settings
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    broker_url = settings.resolved_broker_url
+    config: dict[str, Any] = {
+        "broker_url": broker_url,
+        # pickle plus write access to the broker is remote code execution: JSON only
+        "accept_content": ["json"],
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "event_serializer": "json",
+        "task_ignore_result": True,  # results live in our own store
+        # at-least-once delivery; the ledger and idempotent upserts make the effect exactly-once
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,  # a SIGKILLed child's message comes back (celery#1628)
+        "worker_prefetch_multiplier": 1,
+        "task_default_queue": QUEUE,
+        "task_time_limit": settings.task_time_limit,
+        "task_soft_time_limit": settings.task_time_limit * 0.9,
+        "broker_connection_retry_on_startup": True,
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
+        "worker_soft_shutdown_timeout": 20.0,
+        "worker_enable_soft_shutdown_on_idle": True,
+        "worker_hijack_root_logger": False,  # structlog owns logging
+        "worker_redirect_stdouts": False,
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+    }
+    if broker_url.startswith(("redis://", "rediss://")):
+        # above the longest task, so that a slow task is not redelivered while it runs
+        # (celery#7009); expired unacked messages are swept back every 10 s, not every ~100 s
+        visibility = settings.lease_seconds + settings.task_time_limit
+        transport = {
+            "visibility_timeout": visibility,
+            "unacked_restore_interval": 10,
+            "unacked_restore_throttle": 1,
+        }
+        config["broker_transport_options"] = transport
+    return config
+
+
+def create_app(settings: Settings) -> NewsingestCelery:
+    app = NewsingestCelery("newsingest", set_as_current=False)
+    app.settings = settings
+    app.config_from_object(celery_config(settings))
+    from worker.queue import tasks
+
+    tasks.register(app)
+    return app
+
+
+def queue_depth(app: Celery) -> int | None:
+    """Messages waiting in the broker, or None if the broker cannot be asked."""
+    try:
+        with app.connection_for_read() as connection:
+            channel = connection.default_channel
+            return channel.queue_declare(QUEUE, passive=True).message_count
+    except Exception:
+        return None

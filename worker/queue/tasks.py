@@ -1,0 +1,75 @@
+"""Celery tasks: thin wiring from a message to the pipeline's plain functions."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import structlog
+from celery import Celery, Task, signals
+from sqlalchemy.exc import OperationalError
+
+from worker.errors import TransientError
+from worker.log import configure_logging, get_logger
+from worker.pipeline import Resources, process_queued_file
+
+log = get_logger("newsingest.tasks")
+
+# The store or broker away is worth waiting for; anything else is the file's own problem.
+TRANSIENT = (TransientError, OperationalError, ConnectionError, TimeoutError)
+
+
+class PipelineTask(Task):
+    """Holds the process's resources: built once per worker process, after the fork."""
+
+    _resources: Resources | None = None
+
+    @property
+    def resources(self) -> Resources:
+        if PipelineTask._resources is None:
+            PipelineTask._resources = Resources.build(self.app.settings)
+        return PipelineTask._resources
+
+
+def register(app: Celery) -> None:
+    @app.task(
+        name="newsingest.process_file",
+        base=PipelineTask,
+        bind=True,
+        autoretry_for=TRANSIENT,
+        retry_backoff=2,
+        retry_backoff_max=300,
+        retry_jitter=True,
+        max_retries=20,
+    )
+    def process_file(self: PipelineTask, sha256: str) -> dict[str, Any] | None:
+        summary = process_queued_file(self.resources, sha256, self.request.id)
+        return None if summary is None else {"state": summary.state, "found": summary.found}
+
+    @signals.setup_logging.connect(weak=False)
+    def _logging(**_: Any) -> None:
+        configure_logging(app.settings.log_format, app.settings.log_level)
+
+    @signals.worker_process_init.connect(weak=False)
+    def _build_resources(**_: Any) -> None:
+        # load enrichers (models) once per child, before the first message, not inside a task
+        started = time.perf_counter()
+        PipelineTask._resources = Resources.build(app.settings)
+        log.info(
+            "worker.process_ready",
+            enrichers=PipelineTask._resources.enrich.names,
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+
+    @signals.task_prerun.connect(weak=False)
+    def _bind_task(task_id: str, task: Task, **_: Any) -> None:
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(task_id=task_id, task_name=task.name)
+
+    @signals.task_postrun.connect(weak=False)
+    def _unbind_task(**_: Any) -> None:
+        structlog.contextvars.clear_contextvars()
+
+    @signals.task_retry.connect(weak=False)
+    def _retry(request: Any, reason: Any, **_: Any) -> None:
+        log.warning("task.retry", task_id=request.id, reason=str(reason))

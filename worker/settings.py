@@ -1,0 +1,131 @@
+"""Settings: the only module that reads the environment.
+
+Precedence (highest first): command-line flags (passed as keyword arguments), ``NEWSINGEST_*``
+environment variables, an optional TOML file (``NEWSINGEST_CONFIG`` or ``config/newsingest.toml``),
+then the defaults below. The defaults give the embedded setup: no server needed.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_CONFIG_FILE = Path("config/newsingest.toml")
+
+
+def _config_file() -> Path:
+    return Path(os.environ.get("NEWSINGEST_CONFIG", DEFAULT_CONFIG_FILE))
+
+
+class Settings(BaseSettings):
+    """Everything newsingest can be told. Each field is also ``NEWSINGEST_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="NEWSINGEST_", extra="ignore")
+
+    inbox: Path = Field(Path("inbox"), description="folder watched for dump files")
+    data_dir: Path = Field(
+        Path("data"), description="processed/, failed/, work/, and the embedded store and broker"
+    )
+    broker_url: str | None = Field(
+        None, description="Celery broker; default: SQLite under data_dir (no server)"
+    )
+    store_url: str | None = Field(
+        None, description="SQLAlchemy URL of the results store; default: SQLite under data_dir"
+    )
+    log_format: Literal["auto", "json", "console"] = Field(
+        "auto", description="auto: console on a TTY, JSON lines otherwise"
+    )
+    log_level: str = "INFO"
+    settle_seconds: float = Field(
+        2.0, description="a file unchanged in size and mtime this long is complete"
+    )
+    rescan_seconds: float = Field(
+        60.0, description="full inbox re-scan period; watchdog events are only hints"
+    )
+    polling_observer: bool = Field(
+        False, description="poll the inbox instead of inotify (network and bind mounts)"
+    )
+    concurrency: int = Field(2, ge=1, description="worker processes per `worker`/`run`")
+    lease_seconds: float = Field(
+        900.0, description="work not finished within its lease is re-enqueued by the reconciler"
+    )
+    requeue_after_seconds: float = Field(
+        300.0, description="a file queued this long without being started is enqueued again"
+    )
+    max_attempts: int = Field(
+        3, ge=1, description="a file started this many times without finishing is quarantined"
+    )
+    task_time_limit: float = Field(600.0, description="hard limit of one task, below the lease")
+    near_dup_threshold: float = Field(
+        0.6, ge=0.0, le=1.0, description="Jaccard above which an article is a near-duplicate"
+    )
+    enrichers: list[str] = Field(
+        default_factory=lambda: ["language", "credit", "stats", "lead"],
+        description="enrichers to run, in order",
+    )
+    words_per_minute: int = Field(230, ge=1, description="reading speed for reading_time_s")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_file())
+        return (init_settings, env_settings, toml)
+
+    # Derived locations. Kept as properties so that there is one source of truth: data_dir.
+    @property
+    def processed_dir(self) -> Path:
+        return self.data_dir / "processed"
+
+    @property
+    def failed_dir(self) -> Path:
+        return self.data_dir / "failed"
+
+    @property
+    def work_dir(self) -> Path:
+        """Files the watcher has claimed from the inbox wait here, named by their sha256."""
+        return self.data_dir / "work"
+
+    @property
+    def resolved_store_url(self) -> str:
+        return self.store_url or f"sqlite:///{(self.data_dir / 'newsingest.sqlite').resolve()}"
+
+    @property
+    def resolved_broker_url(self) -> str:
+        return self.broker_url or f"sqla+sqlite:///{(self.data_dir / 'broker.sqlite').resolve()}"
+
+    def ensure_dirs(self) -> None:
+        for folder in (self.inbox, self.data_dir, self.processed_dir, self.failed_dir, self.work_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+
+    def as_env(self) -> dict[str, str]:
+        """These settings as ``NEWSINGEST_*`` variables, to hand to a child process."""
+        env: dict[str, str] = {}
+        for name, value in self.model_dump(mode="json").items():
+            if value is None:
+                continue
+            key = f"NEWSINGEST_{name.upper()}"
+            env[key] = _env_value(value)
+        return env
+
+
+def _env_value(value: Any) -> str:
+    import json
+
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return str(value)

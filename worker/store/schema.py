@@ -1,0 +1,94 @@
+"""Tables of the results store. The same schema on SQLite (embedded) and PostgreSQL (scale-out)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+metadata = MetaData()
+
+# The ledger: one row per distinct file content. The ledger, not the broker, decides what is done.
+files = Table(
+    "files",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("name", Text, nullable=False),  # name as dropped (last path part)
+    Column("path", Text, nullable=False),  # where the bytes are while being worked on
+    Column("size", Integer, nullable=False),
+    # queued → processing → stored → done, or failed. "stored": articles committed, file not yet moved.
+    Column("state", String(16), nullable=False, index=True),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("task_id", String(64)),
+    Column("lease_until", Float),  # epoch seconds; processing past it is re-enqueued
+    Column("enqueued_at", Float),
+    Column("created_at", Float, nullable=False),
+    Column("updated_at", Float, nullable=False),
+    Column("encoding", String(32)),
+    Column("found", Integer),
+    Column("new", Integer),
+    Column("duplicates", Integer),
+    Column("failed", Integer),
+    Column("unplaced", Integer),
+    Column("error", JSON),
+    Column("final_path", Text),  # processed/… or failed/…, decided before the move
+    Column("moves", Integer, nullable=False, default=1),  # 0: `ingest` leaves files in place
+)
+
+# Every time bytes arrived: the first drop of a content queues it, later ones are duplicates.
+drops = Table(
+    "drops",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sha256", String(64), nullable=False, index=True),
+    Column("name", Text, nullable=False),
+    Column("dropped_at", Float, nullable=False),
+    Column("outcome", String(16), nullable=False),  # queued | duplicate
+)
+
+articles = Table(
+    "articles",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("title", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("image_caption", Text),
+    Column("image_credit", Text),
+    Column("lead", Text),
+    Column("language", String(8)),
+    Column("word_count", Integer),
+    Column("reading_time_s", Integer),
+    Column("entities", JSON),
+    Column("countries", JSON),
+    Column("keywords", JSON),
+    Column("quotes", JSON),
+    Column("duplicate_of", String(64), index=True),
+    Column("similarity", Float),
+    # The file that first brought this text: makes a file's "new" count the same after a crash.
+    Column("first_sha256", String(64), nullable=False),
+    Column("ingested_at", String(40), nullable=False),
+    Column("pipeline_version", String(40), nullable=False),
+    Column("first_index", Integer, nullable=False),  # its position in that file
+)
+
+sources = Table(
+    "sources",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("idx", Integer, primary_key=True),  # article's position in the dump
+    Column("article_id", String(64), ForeignKey("articles.id"), nullable=False),
+    Column("file", Text, nullable=False),
+    Column("line", Integer, nullable=False),
+)
+
+Index("ix_sources_article", sources.c.article_id)
+Index("ix_articles_order", articles.c.ingested_at, articles.c.first_sha256, articles.c.first_index)

@@ -1,0 +1,343 @@
+"""The results store: the file ledger and the article records, in one database.
+
+Every write is idempotent (keyed by content), so a redelivered task changes nothing, and every
+state change of the ledger is a conditional UPDATE, so two workers never both own one file.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from sqlalchemy import Connection, Engine, and_, func, or_, select, update
+from sqlalchemy.engine import RowMapping
+
+from worker.models import ArticleRecord, Source
+from worker.store.db import create_store_engine, insert_ignore
+from worker.store.schema import articles, drops, files, sources
+
+FileState = Literal["queued", "processing", "stored", "done", "failed"]
+STATES: tuple[FileState, ...] = ("queued", "processing", "stored", "done", "failed")
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    outcome: Literal["queued", "duplicate"]
+    file: RowMapping  # the ledger row of this content (the earlier one for a duplicate)
+
+
+@dataclass(frozen=True, slots=True)
+class PublishCounts:
+    found: int
+    new: int
+    duplicates: int
+
+
+class Store:
+    """Ledger and records. Build one per process and share it; it holds the connection pool."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def from_url(cls, url: str) -> Store:
+        return cls(create_store_engine(url))
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- ledger -------------------------------------------------------------------------------
+
+    def claim(self, sha256: str, name: str, path: str, size: int, *, moves: bool = True) -> Claim:
+        """Record a drop of these bytes; the first drop of a content queues it."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            inserted = conn.execute(
+                insert_ignore(self.engine, files).values(
+                    sha256=sha256,
+                    name=name,
+                    path=path,
+                    size=size,
+                    state="queued",
+                    attempts=0,
+                    enqueued_at=now,
+                    created_at=now,
+                    updated_at=now,
+                    moves=int(moves),
+                )
+            ).rowcount
+            outcome: Literal["queued", "duplicate"] = "queued" if inserted == 1 else "duplicate"
+            conn.execute(
+                drops.insert().values(sha256=sha256, name=name, dropped_at=now, outcome=outcome)
+            )
+            row = conn.execute(select(files).where(files.c.sha256 == sha256)).mappings().one()
+        return Claim(outcome, row)
+
+    def get_file(self, sha256: str) -> RowMapping | None:
+        with self.engine.connect() as conn:
+            return conn.execute(select(files).where(files.c.sha256 == sha256)).mappings().first()
+
+    def start(self, sha256: str, task_id: str, lease_seconds: float) -> RowMapping | None:
+        """Take a file for processing; None if it is done or another worker holds a live lease.
+
+        A queued file becomes ``processing``. A file left ``processing`` or ``stored`` by a worker
+        whose lease ran out is taken over in the state it was left in.
+        """
+        now = time.time()
+        expired = or_(files.c.lease_until.is_(None), files.c.lease_until < now)
+        lease = {"task_id": task_id, "lease_until": now + lease_seconds, "updated_at": now}
+        with self.engine.begin() as conn:
+            taken = conn.execute(
+                update(files)
+                .where(files.c.sha256 == sha256, files.c.state == "queued")
+                .values(state="processing", attempts=files.c.attempts + 1, **lease)
+            ).rowcount
+            if not taken:
+                taken = conn.execute(
+                    update(files)
+                    .where(
+                        files.c.sha256 == sha256,
+                        files.c.state.in_(("processing", "stored")),
+                        expired,
+                    )
+                    .values(attempts=files.c.attempts + 1, **lease)
+                ).rowcount
+            if not taken:
+                return None
+            return conn.execute(select(files).where(files.c.sha256 == sha256)).mappings().one()
+
+    def renew(self, sha256: str, lease_seconds: float) -> None:
+        now = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(files)
+                .where(files.c.sha256 == sha256)
+                .values(lease_until=now + lease_seconds, updated_at=now)
+            )
+
+    def mark_done(self, sha256: str) -> None:
+        self._set_state(sha256, "done", lease_until=None)
+
+    def mark_failed(
+        self, sha256: str, error: dict[str, Any], final_path: str | None = None
+    ) -> None:
+        self._set_state(sha256, "failed", error=error, final_path=final_path, lease_until=None)
+
+    def requeue(self, sha256: str) -> None:
+        """Put a failed file back in the queue, attempts reset (after a fix)."""
+        self._set_state(sha256, "queued", attempts=0, error=None, enqueued_at=time.time())
+
+    def set_path(self, sha256: str, path: str) -> None:
+        self._set_state(sha256, None, path=path)
+
+    def _set_state(self, sha256: str, state: FileState | None, **values: Any) -> None:
+        if state is not None:
+            values["state"] = state
+        values["updated_at"] = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(update(files).where(files.c.sha256 == sha256).values(**values))
+
+    def due_for_enqueue(self, requeue_after: float) -> list[str]:
+        """Files whose message may be lost: queued too long, or a lease that ran out.
+
+        Marks them as enqueued now, so that two reconcilers don't both send them.
+        """
+        now = time.time()
+        stale = or_(
+            and_(files.c.state == "queued", files.c.enqueued_at < now - requeue_after),
+            and_(files.c.state.in_(("processing", "stored")), files.c.lease_until < now),
+        )
+        with self.engine.begin() as conn:
+            due = list(conn.execute(select(files.c.sha256).where(stale)).scalars())
+            if due:
+                conn.execute(
+                    update(files).where(files.c.sha256.in_(due), stale).values(enqueued_at=now)
+                )
+        return due
+
+    def mark_enqueued(self, sha256: str) -> None:
+        self._set_state(sha256, None, enqueued_at=time.time())
+
+    # --- articles -------------------------------------------------------------------------------
+
+    def publish(
+        self,
+        sha256: str,
+        file_name: str,
+        records: Sequence[ArticleRecord],
+        *,
+        failed: int,
+        unplaced: int,
+        encoding: str,
+        final_path: str | None,
+    ) -> PublishCounts:
+        """Store a file's articles and mark it stored, in one transaction.
+
+        An article already in the store (same id) is not changed; this file is added to its
+        sources. "New" counts the articles that this file brought first, so that the counts are
+        the same whether or not an earlier attempt stored some of them before a crash.
+        """
+        article_rows = [
+            {
+                "id": r.id,
+                "title": r.title,
+                "body": r.body,
+                "image_caption": r.image_caption,
+                "image_credit": r.image_credit,
+                "lead": r.lead,
+                "language": r.language,
+                "word_count": r.word_count,
+                "reading_time_s": r.reading_time_s,
+                "entities": r.entities,
+                "countries": r.countries,
+                "keywords": r.keywords,
+                "quotes": r.quotes,
+                "duplicate_of": r.duplicate_of,
+                "similarity": r.similarity,
+                "first_sha256": sha256,
+                "first_index": r.sources[0].index,
+                "ingested_at": r.ingested_at,
+                "pipeline_version": r.pipeline_version,
+            }
+            for r in records
+        ]
+        source_rows = [
+            {
+                "sha256": s.sha256,
+                "idx": s.index,
+                "article_id": r.id,
+                "file": s.file,
+                "line": s.line,
+            }
+            for r in records
+            for s in r.sources
+        ]
+        ids = sorted({r.id for r in records})
+        with self.engine.begin() as conn:
+            if article_rows:
+                conn.execute(insert_ignore(self.engine, articles), article_rows)
+                conn.execute(insert_ignore(self.engine, sources), source_rows)
+            new = self._count_first_seen(conn, sha256, ids)
+            found = len(records) + failed
+            counts = PublishCounts(found=found, new=new, duplicates=len(records) - new)
+            conn.execute(
+                update(files)
+                .where(files.c.sha256 == sha256)
+                .values(
+                    state="stored",
+                    found=counts.found,
+                    new=counts.new,
+                    duplicates=counts.duplicates,
+                    failed=failed,
+                    unplaced=unplaced,
+                    encoding=encoding,
+                    final_path=final_path,
+                    updated_at=time.time(),
+                )
+            )
+        return counts
+
+    @staticmethod
+    def _count_first_seen(conn: Connection, sha256: str, ids: Sequence[str]) -> int:
+        total = 0
+        # chunks keep the IN list under SQLite's variable limit
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            total += conn.execute(
+                select(func.count())
+                .select_from(articles)
+                .where(articles.c.id.in_(chunk), articles.c.first_sha256 == sha256)
+            ).scalar_one()
+        return total
+
+    def iter_articles(
+        self, *, include_duplicates: bool = False, article_id: str | None = None
+    ) -> Iterator[ArticleRecord]:
+        """Records in the order they were first ingested, each with all its sources."""
+        query = select(articles).order_by(
+            articles.c.ingested_at, articles.c.first_sha256, articles.c.first_index
+        )
+        if article_id is not None:
+            query = query.where(
+                or_(articles.c.id == article_id, articles.c.duplicate_of == article_id)
+            )
+        elif not include_duplicates:
+            query = query.where(articles.c.duplicate_of.is_(None))
+        with self.engine.connect() as conn:
+            found_sources: dict[str, list[Source]] = defaultdict(list)
+            for row in conn.execute(
+                select(sources).order_by(sources.c.article_id, sources.c.sha256, sources.c.idx)
+            ).mappings():
+                found_sources[row["article_id"]].append(
+                    Source(file=row["file"], sha256=row["sha256"], index=row["idx"], line=row["line"])
+                )
+            for row in conn.execute(query).mappings():
+                yield _record(row, found_sources.get(row["id"], []))
+
+    # --- status ---------------------------------------------------------------------------------
+
+    def status(self, recent_failures: int = 5) -> dict[str, Any]:
+        with self.engine.connect() as conn:
+            by_state = dict.fromkeys(STATES, 0)
+            for state, count in conn.execute(
+                select(files.c.state, func.count()).group_by(files.c.state)
+            ):
+                by_state[state] = count
+            article_count = conn.execute(select(func.count()).select_from(articles)).scalar_one()
+            near_duplicates = conn.execute(
+                select(func.count()).select_from(articles).where(articles.c.duplicate_of.isnot(None))
+            ).scalar_one()
+            sightings = conn.execute(select(func.count()).select_from(sources)).scalar_one()
+            duplicate_files = conn.execute(
+                select(func.count()).select_from(drops).where(drops.c.outcome == "duplicate")
+            ).scalar_one()
+            failures = [
+                {
+                    "file": row["name"],
+                    "sha256": row["sha256"],
+                    "code": (row["error"] or {}).get("code"),
+                    "message": (row["error"] or {}).get("message"),
+                    "path": row["final_path"],
+                }
+                for row in conn.execute(
+                    select(files)
+                    .where(files.c.state == "failed")
+                    .order_by(files.c.updated_at.desc())
+                    .limit(recent_failures)
+                ).mappings()
+            ]
+        return {
+            "files": by_state,
+            "duplicate_files": duplicate_files,
+            "articles": article_count - near_duplicates,
+            "near_duplicates": near_duplicates,
+            # every sighting of a text beyond its first is an exact duplicate
+            "exact_duplicates": sightings - article_count,
+            "recent_failures": failures,
+        }
+
+
+def _record(row: RowMapping, found_sources: list[Source]) -> ArticleRecord:
+    return ArticleRecord(
+        id=row["id"],
+        title=row["title"],
+        body=row["body"],
+        image_caption=row["image_caption"],
+        image_credit=row["image_credit"],
+        lead=row["lead"],
+        language=row["language"],
+        word_count=row["word_count"],
+        reading_time_s=row["reading_time_s"],
+        entities=row["entities"],
+        countries=row["countries"],
+        keywords=row["keywords"],
+        quotes=row["quotes"],
+        duplicate_of=row["duplicate_of"],
+        similarity=row["similarity"],
+        sources=found_sources,
+        ingested_at=row["ingested_at"],
+        pipeline_version=row["pipeline_version"],
+    )

@@ -1,0 +1,156 @@
+"""Inbox rules: which names wait, which files are complete, and how a file is taken."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from worker.files import destination, move, safe_name, sha256_file
+from worker.log import get_logger
+from worker.store import Store
+
+log = get_logger("newsingest.watch")
+
+# Names that are still being written or belong to another program: they wait until renamed.
+PARTIAL_PATTERNS = ("*.part", "*.tmp", "*.crdownload", "*~", ".~lock*", "*.swp")
+
+
+def is_ignored(path: Path) -> bool:
+    name = path.name
+    return name.startswith(".") or any(fnmatch.fnmatch(name, p) for p in PARTIAL_PATTERNS)
+
+
+def iter_inbox(inbox: Path) -> Iterator[Path]:
+    """Every candidate file in the inbox and its sub-folders; symlinks are never followed."""
+    for root, dirs, names in os.walk(inbox, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            path = Path(root) / name
+            if not is_ignored(path) and not path.is_symlink() and path.is_file():
+                yield path
+
+
+@dataclass
+class _Pending:
+    size: int
+    mtime_ns: int
+    stable_since: float
+    complete: bool  # closed after writing, or moved in: no need to wait for it to settle
+
+
+class SettleTracker:
+    """Decides when a file is complete: closed after writing, renamed in, or unchanged in size and
+    mtime for ``settle_seconds``. Events only add hints; each check looks at the file itself."""
+
+    def __init__(self, settle_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.settle_seconds = settle_seconds
+        self._clock = clock
+        self._pending: dict[Path, _Pending] = {}
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def note(self, path: Path, *, complete: bool = False) -> None:
+        """A hint that ``path`` changed (``complete``: it was closed or moved in)."""
+        try:
+            stat = path.stat()
+        except OSError:
+            self._pending.pop(path, None)
+            return
+        entry = self._pending.get(path)
+        changed = entry is None or (entry.size, entry.mtime_ns) != (stat.st_size, stat.st_mtime_ns)
+        if changed:
+            self._pending[path] = _Pending(
+                stat.st_size, stat.st_mtime_ns, self._clock(), complete and stat.st_size > 0
+            )
+        elif complete and stat.st_size > 0:
+            entry.complete = True
+
+    def forget(self, path: Path) -> None:
+        self._pending.pop(path, None)
+
+    def ready(self) -> list[Path]:
+        """Files complete now; they leave the tracker."""
+        now = self._clock()
+        done: list[Path] = []
+        for path, entry in list(self._pending.items()):
+            try:
+                stat = path.stat()
+            except OSError:
+                del self._pending[path]
+                continue
+            if (entry.size, entry.mtime_ns) != (stat.st_size, stat.st_mtime_ns):
+                # still growing: whatever the events said, wait for it to settle again
+                self._pending[path] = _Pending(stat.st_size, stat.st_mtime_ns, now, False)
+                continue
+            if entry.complete or now - entry.stable_since >= self.settle_seconds:
+                done.append(path)
+                del self._pending[path]
+        return done
+
+
+class FileTaker:
+    """Takes a complete file from the inbox: hash, ledger claim, move to work/, enqueue."""
+
+    def __init__(
+        self,
+        store: Store,
+        inbox: Path,
+        work_dir: Path,
+        processed_dir: Path,
+        enqueue: Callable[[str], None],
+    ) -> None:
+        self.store = store
+        self.inbox = inbox
+        self.work_dir = work_dir
+        self.processed_dir = processed_dir
+        self.enqueue = enqueue
+
+    def take(self, path: Path) -> str | None:
+        """Returns "queued", "duplicate", or None when the file was gone or unreadable."""
+        started = time.perf_counter()
+        try:
+            size = path.stat().st_size
+            sha256 = sha256_file(path)
+        except OSError as exc:
+            log.warning("file.unreadable", file=path.name, error=str(exc))
+            return None
+        name = safe_name(str(path.relative_to(self.inbox)).replace(os.sep, "__"))
+        work_path = self.work_dir / sha256
+        claim = self.store.claim(sha256, name, str(work_path), size)
+        fields = {"file": name, "sha256": sha256, "size": size}
+        # A claim whose bytes never reached work/ (the watcher died in between) is this file's.
+        adopt = claim.outcome == "duplicate" and claim.file["state"] == "queued" and not (
+            work_path.exists()
+        )
+        if claim.outcome == "queued" or adopt:
+            move(path, work_path)
+            log.info(
+                "file.queued",
+                **fields,
+                duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            )
+            self._enqueue(sha256, name)
+            return "queued"
+        target = destination(self.processed_dir, name, sha256)
+        move(path, target)
+        log.info(
+            "file.duplicate",
+            **fields,
+            first_seen_as=claim.file["name"],
+            state=claim.file["state"],
+            moved_to=str(target),
+        )
+        return "duplicate"
+
+    def _enqueue(self, sha256: str, name: str) -> None:
+        try:
+            self.enqueue(sha256)
+        except Exception as exc:  # the broker is away: the reconciler sends it later
+            log.error("file.enqueue_failed", file=name, sha256=sha256, error=str(exc))
+        else:
+            self.store.mark_enqueued(sha256)
