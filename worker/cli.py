@@ -108,8 +108,8 @@ def _watch(settings: Settings, stop_when: Any = None) -> None:
     celery = create_app(settings)
     store = Store.from_url(settings.resolved_store_url)
 
-    def enqueue(sha256: str) -> None:
-        celery.send_task(TASK_PROCESS_FILE, args=[sha256])
+    def enqueue(sha256: str) -> str:
+        return celery.send_task(TASK_PROCESS_FILE, args=[sha256]).id
 
     watcher = Watcher(settings, store, enqueue)
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -189,7 +189,9 @@ def articles(
     ctx: typer.Context,
     fmt: Annotated[str, typer.Option("--format", help="jsonl or table.")] = "jsonl",
     include_all: Annotated[bool, typer.Option("--all", help="Include duplicates.")] = False,
-    article_id: Annotated[str | None, typer.Option("--id", help="One story and its versions.")] = None,
+    article_id: Annotated[
+        str | None, typer.Option("--id", help="One story and its versions.")
+    ] = None,
 ) -> None:
     """Print the stored article records."""
     from worker.store import Store

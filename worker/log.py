@@ -44,6 +44,7 @@ def configure_logging(log_format: LogFormat = "auto", level: str = "INFO") -> No
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
+    logging.captureWarnings(True)  # library warnings become log events too, not stray stderr text
     root.setLevel(level.upper())
     # Celery's own chatter at INFO is mostly per-message noise; our task events replace it.
     for noisy in ("celery.worker.strategy", "celery.app.trace", "kombu", "amqp"):

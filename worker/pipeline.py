@@ -225,7 +225,9 @@ def process_queued_file(resources: Resources, sha256: str, task_id: str) -> File
             return _fail(resources, row, error, started)
         if hashlib.sha256(data).hexdigest() != sha256:
             return _fail(
-                resources, row, FileChangedError("the file changed after it was taken").report(),
+                resources,
+                row,
+                FileChangedError("the file changed after it was taken").report(),
                 started,
             )
         final_path = destination(settings.processed_dir, name, sha256)
@@ -273,4 +275,3 @@ def _fail(resources: Resources, row, error: dict, started: float) -> FileSummary
     store.mark_failed(sha256, error, str(target))
     log.error("file.failed", **error, moved_to=str(target), duration_ms=_ms(started))
     return FileSummary(file=name, sha256=sha256, state="failed", error=error)
-

@@ -7,11 +7,12 @@ then the defaults below. The defaults give the embedded setup: no server needed.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -74,6 +75,12 @@ class Settings(BaseSettings):
     )
     words_per_minute: int = Field(230, ge=1, description="reading speed for reading_time_s")
 
+    @field_validator("inbox", "data_dir")
+    @classmethod
+    def _absolute(cls, path: Path) -> Path:
+        # Child processes (workers, compose services) must see the same folders as we do.
+        return path.expanduser().resolve()
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -102,14 +109,15 @@ class Settings(BaseSettings):
 
     @property
     def resolved_store_url(self) -> str:
-        return self.store_url or f"sqlite:///{(self.data_dir / 'newsingest.sqlite').resolve()}"
+        return self.store_url or f"sqlite:///{self.data_dir / 'newsingest.sqlite'}"
 
     @property
     def resolved_broker_url(self) -> str:
-        return self.broker_url or f"sqla+sqlite:///{(self.data_dir / 'broker.sqlite').resolve()}"
+        return self.broker_url or f"sqla+sqlite:///{self.data_dir / 'broker.sqlite'}"
 
     def ensure_dirs(self) -> None:
-        for folder in (self.inbox, self.data_dir, self.processed_dir, self.failed_dir, self.work_dir):
+        folders = (self.inbox, self.processed_dir, self.failed_dir, self.work_dir)
+        for folder in folders:
             folder.mkdir(parents=True, exist_ok=True)
 
     def as_env(self) -> dict[str, str]:
@@ -124,8 +132,6 @@ class Settings(BaseSettings):
 
 
 def _env_value(value: Any) -> str:
-    import json
-
     if isinstance(value, list | dict):
         return json.dumps(value)
     return str(value)

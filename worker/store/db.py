@@ -18,7 +18,9 @@ _SQLITE_BUSY_TIMEOUT_MS = 30_000
 def create_store_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url`` with the schema created if missing."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs)
+        engine = create_engine(
+            url, connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
+        )
         event.listen(engine, "connect", _sqlite_pragmas)
         # pysqlite's own transaction handling defers BEGIN; we want a write lock taken at BEGIN so
         # that two writers queue on the busy timeout instead of failing on lock upgrade.

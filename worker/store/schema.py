@@ -25,7 +25,8 @@ files = Table(
     Column("name", Text, nullable=False),  # name as dropped (last path part)
     Column("path", Text, nullable=False),  # where the bytes are while being worked on
     Column("size", Integer, nullable=False),
-    # queued → processing → stored → done, or failed. "stored": articles committed, file not yet moved.
+    # queued → processing → stored → done, or failed.
+    # "stored": the articles are committed, the file is not yet moved out of work/.
     Column("state", String(16), nullable=False, index=True),
     Column("attempts", Integer, nullable=False, default=0),
     Column("task_id", String(64)),

@@ -272,7 +272,9 @@ class Store:
                 select(sources).order_by(sources.c.article_id, sources.c.sha256, sources.c.idx)
             ).mappings():
                 found_sources[row["article_id"]].append(
-                    Source(file=row["file"], sha256=row["sha256"], index=row["idx"], line=row["line"])
+                    Source(
+                        file=row["file"], sha256=row["sha256"], index=row["idx"], line=row["line"]
+                    )
                 )
             for row in conn.execute(query).mappings():
                 yield _record(row, found_sources.get(row["id"], []))
@@ -288,7 +290,9 @@ class Store:
                 by_state[state] = count
             article_count = conn.execute(select(func.count()).select_from(articles)).scalar_one()
             near_duplicates = conn.execute(
-                select(func.count()).select_from(articles).where(articles.c.duplicate_of.isnot(None))
+                select(func.count())
+                .select_from(articles)
+                .where(articles.c.duplicate_of.isnot(None))
             ).scalar_one()
             sightings = conn.execute(select(func.count()).select_from(sources)).scalar_one()
             duplicate_files = conn.execute(

@@ -102,7 +102,7 @@ class FileTaker:
         inbox: Path,
         work_dir: Path,
         processed_dir: Path,
-        enqueue: Callable[[str], None],
+        enqueue: Callable[[str], str],
     ) -> None:
         self.store = store
         self.inbox = inbox
@@ -124,17 +124,20 @@ class FileTaker:
         claim = self.store.claim(sha256, name, str(work_path), size)
         fields = {"file": name, "sha256": sha256, "size": size}
         # A claim whose bytes never reached work/ (the watcher died in between) is this file's.
-        adopt = claim.outcome == "duplicate" and claim.file["state"] == "queued" and not (
-            work_path.exists()
+        adopt = (
+            claim.outcome == "duplicate"
+            and claim.file["state"] == "queued"
+            and not (work_path.exists())
         )
         if claim.outcome == "queued" or adopt:
             move(path, work_path)
+            task_id = self._enqueue(sha256, name)
             log.info(
                 "file.queued",
                 **fields,
+                task_id=task_id,
                 duration_ms=round((time.perf_counter() - started) * 1000, 1),
             )
-            self._enqueue(sha256, name)
             return "queued"
         target = destination(self.processed_dir, name, sha256)
         move(path, target)
@@ -147,10 +150,11 @@ class FileTaker:
         )
         return "duplicate"
 
-    def _enqueue(self, sha256: str, name: str) -> None:
+    def _enqueue(self, sha256: str, name: str) -> str | None:
         try:
-            self.enqueue(sha256)
+            task_id = self.enqueue(sha256)
         except Exception as exc:  # the broker is away: the reconciler sends it later
             log.error("file.enqueue_failed", file=name, sha256=sha256, error=str(exc))
-        else:
-            self.store.mark_enqueued(sha256)
+            return None
+        self.store.mark_enqueued(sha256)
+        return task_id

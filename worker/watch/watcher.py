@@ -66,7 +66,7 @@ def _text(path: str | bytes) -> str:
 class Watcher:
     """Watches ``settings.inbox`` until ``stop()``; safe to run in a thread."""
 
-    def __init__(self, settings: Settings, store: Store, enqueue: Callable[[str], None]) -> None:
+    def __init__(self, settings: Settings, store: Store, enqueue: Callable[[str], str]) -> None:
         settings.ensure_dirs()
         self.settings = settings
         self.store = store
@@ -105,9 +105,8 @@ class Watcher:
                     self.scan()
                     next_scan = now + self.settings.rescan_seconds
                 for path, complete in paths.items():
-                    if path.is_relative_to(self.inbox) and not is_ignored(path):
-                        if not path.is_symlink():
-                            self.tracker.note(path, complete=complete)
+                    if self._candidate(path):
+                        self.tracker.note(path, complete=complete)
                 for path in self.tracker.ready():
                     self._take(path)
                 if now >= next_reconcile:
@@ -120,6 +119,9 @@ class Watcher:
             self._observer.stop()
             self._observer.join()
             log.info("watch.stopped")
+
+    def _candidate(self, path: Path) -> bool:
+        return path.is_relative_to(self.inbox) and not is_ignored(path) and not path.is_symlink()
 
     def scan(self) -> int:
         """Note every file in the inbox; the tracker decides when each is complete."""
@@ -138,7 +140,7 @@ class Watcher:
             log.exception("file.take_failed", file=path.name)
 
     def reconcile(self, requeue_after: float | None = None) -> None:
-        """Re-send work whose message may have been lost (the ledger is the truth, not the broker)."""
+        """Re-send work whose message may have been lost: the ledger is the truth, not the broker."""
         if requeue_after is None:
             requeue_after = self.settings.requeue_after_seconds
         try:
@@ -147,8 +149,14 @@ class Watcher:
             log.error("reconcile.failed", error=str(exc))
             return
         for sha256 in due:
-            log.warning("file.requeued", sha256=sha256, reason="lease expired or message lost")
             try:
-                self.enqueue(sha256)
+                task_id = self.enqueue(sha256)
             except Exception as exc:
                 log.error("file.enqueue_failed", sha256=sha256, error=str(exc))
+            else:
+                log.warning(
+                    "file.requeued",
+                    sha256=sha256,
+                    task_id=task_id,
+                    reason="not finished in time: lost message or worker",
+                )
