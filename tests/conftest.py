@@ -1,8 +1,9 @@
 """Shared fixtures: real Redis and PostgreSQL for the integration tests, fresh for each session.
 
-The servers are taken from ``NEWSINGEST_TEST_REDIS_URL`` / ``NEWSINGEST_TEST_POSTGRES_URL`` (default:
-the local ones). Without them, a throwaway Redis is started if ``redis-server`` exists; otherwise the
-tests that need the server skip with the reason, except under CI (``CI`` set), where they fail.
+The servers are taken from ``NEWSINGEST_TEST_REDIS_URL`` / ``NEWSINGEST_TEST_POSTGRES_URL``
+(default: the local ones). Without them, a throwaway Redis is started if ``redis-server`` exists;
+otherwise the tests that need the server skip with the reason, except under CI (``CI`` set), where
+they fail.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -35,10 +36,8 @@ class NewsingestProcess:
         events = []
         for line in self.log_path.read_text(errors="replace").splitlines():
             if line.startswith("{"):
-                try:
+                with contextlib.suppress(json.JSONDecodeError):  # a line cut mid-write
                     events.append(json.loads(line))
-                except json.JSONDecodeError:
-                    pass
         return events
 
     def wait_for(self, event: str, timeout: float = 60) -> dict[str, Any]:

@@ -140,7 +140,7 @@ class Watcher:
             log.exception("file.take_failed", file=path.name)
 
     def reconcile(self, requeue_after: float | None = None) -> None:
-        """Re-send work whose message may have been lost: the ledger is the truth, not the broker."""
+        """Re-send work whose message may have been lost: the ledger, not the broker, is the truth."""
         if requeue_after is None:
             requeue_after = self.settings.requeue_after_seconds
         try:
