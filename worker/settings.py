@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     requeue_after_seconds: float = Field(
         300.0, description="a file queued this long without being started is enqueued again"
     )
+    reconcile_seconds: float = Field(
+        15.0, description="how often the watcher looks in the ledger for lost or stalled work"
+    )
     max_attempts: int = Field(
         3, ge=1, description="a file started this many times without finishing is quarantined"
     )

@@ -27,7 +27,6 @@ from worker.watch.inbox import FileTaker, SettleTracker, is_ignored, iter_inbox
 log = get_logger("newsingest.watch")
 
 _TICK_SECONDS = 0.25
-_RECONCILE_SECONDS = 15.0
 
 
 class _Hints(FileSystemEventHandler):
@@ -113,7 +112,7 @@ class Watcher:
                     # at start-up, anything still queued may have lost its message with a
                     # broker that keeps nothing: send it again (a second message is harmless)
                     self.reconcile(0.0 if next_reconcile == 0.0 else None)
-                    next_reconcile = now + _RECONCILE_SECONDS
+                    next_reconcile = now + self.settings.reconcile_seconds
                 self._stop.wait(_TICK_SECONDS)
         finally:
             self._observer.stop()
@@ -140,7 +139,7 @@ class Watcher:
             log.exception("file.take_failed", file=path.name)
 
     def reconcile(self, requeue_after: float | None = None) -> None:
-        """Re-send work whose message may have been lost: the ledger, not the broker, is the truth."""
+        """Re-send work whose message may be lost: the ledger, not the broker, is the truth."""
         if requeue_after is None:
             requeue_after = self.settings.requeue_after_seconds
         try:
