@@ -95,11 +95,6 @@ class TestMove:
         assert target.read_bytes() == b"old"
         assert source.read_bytes() == b"new"
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="move() catches every OSError from os.link, FileExistsError included, and falls "
-        "back to shutil.move, which renames over a target created after its exists() check",
-    )
     def test_never_overwrites_a_target_that_appears_during_the_move(self, tmp_path, monkeypatch):
         """A target written by another process between the check and the link is not replaced."""
         source, target = tmp_path / "new.txt", tmp_path / "out" / "x.txt"

@@ -284,11 +284,6 @@ class TestIngestInPlace:
         ingest_in_place(resources, path)
         assert structlog.contextvars.get_contextvars() == {}
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="ingest_in_place ignores store.start()'s refusal and marks a watcher-claimed row "
-        "done; the queued task then skips it and the bytes stay in work/ for ever",
-    )
     def test_ingest_of_a_file_the_watcher_queued_does_not_strand_it(
         self, resources: Resources, tmp_path: Path
     ):

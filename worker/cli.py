@@ -170,14 +170,14 @@ def ingest(
     if as_json:
         out.print_json(data=[dataclasses.asdict(s) for s in summaries])
     else:
-        table = Table("file", "state", "found", "new", "duplicates", "failed", "note")
+        table = Table("state", "found", "new", "duplicates", "failed", "note")
+        table.add_column("file", overflow="fold")  # paths are long: wrap them, never cut them
         for s in summaries:
             note = (s.error or {}).get("message") or (
                 f"same bytes as {s.duplicate_of_file}" if s.duplicate_of_file else ""
             )
-            table.add_row(
-                s.file, s.state, str(s.found), str(s.new), str(s.duplicates), str(s.failed), note
-            )
+            counts = (str(s.found), str(s.new), str(s.duplicates), str(s.failed))
+            table.add_row(s.state, *counts, note, s.file)
         out.print(table)
     resources.store.close()
     if any(s.state == "failed" for s in summaries):

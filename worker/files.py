@@ -40,9 +40,12 @@ def move(source: Path, target: Path) -> None:
         raise FileExistsError(target)
     try:
         os.link(source, target)  # atomic and fails on a clash, unlike rename
-        os.unlink(source)
+    except FileExistsError:
+        raise  # someone else took the name meanwhile: never replace their file
     except OSError:
         shutil.move(source, target)  # other file system, or no hard links there
+    else:
+        os.unlink(source)
 
 
 def write_error_report(failed_file: Path, report: dict[str, Any]) -> Path:

@@ -57,7 +57,8 @@ def configure_logging(log_format: LogFormat = "auto", level: str = "INFO") -> No
         ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
-        cache_logger_on_first_use=True,
+        # not cached: tests (structlog.testing.capture_logs) and re-configuration must take effect
+        cache_logger_on_first_use=False,
     )
 
 

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import structlog
+from sqlalchemy.engine import RowMapping
 
 from worker import PIPELINE_VERSION
 from worker.dedupe import article_id
@@ -159,10 +161,11 @@ def summary_from_ledger(row: dict, state: str, file_name: str | None = None) -> 
 
 
 def ingest_in_place(resources: Resources, path: Path) -> FileSummary:
-    """Process a file where it lies (not moved). The same bytes ingested before are not redone."""
+    """Process a file where it lies (not moved). Bytes done before, or being processed by the
+    watcher's workers right now, are reported as a duplicate and not redone."""
     started = time.perf_counter()
-    structlog.contextvars.bind_contextvars(file=path.name)
-    try:
+    store = resources.store
+    with structlog.contextvars.bound_contextvars(file=str(path)):
         try:
             data = path.read_bytes()
         except OSError as exc:
@@ -170,23 +173,40 @@ def ingest_in_place(resources: Resources, path: Path) -> FileSummary:
             log.error("file.failed", **error)
             return FileSummary(file=str(path), sha256="", state="failed", error=error)
         sha256 = hashlib.sha256(data).hexdigest()
-        structlog.contextvars.bind_contextvars(sha256=sha256)
-        claim = resources.store.claim(sha256, path.name, str(path), len(data), moves=False)
-        if claim.outcome == "duplicate" and claim.file["state"] == "done":
-            log.info("file.duplicate", first_seen_as=claim.file["name"])
-            return summary_from_ledger(dict(claim.file), "duplicate", str(path))
-        resources.store.start(sha256, "ingest", resources.settings.lease_seconds)
-        try:
-            summary = publish_file(resources, sha256, str(path), data, None)
-        except DumpError as exc:
-            resources.store.mark_failed(sha256, exc.report())
-            log.error("file.failed", **exc.report(), duration_ms=_ms(started))
-            return FileSummary(file=str(path), sha256=sha256, state="failed", error=exc.report())
-        resources.store.mark_done(sha256)
-        log.info("file.done", found=summary.found, new=summary.new, duration_ms=_ms(started))
-        return summary
-    finally:
-        structlog.contextvars.unbind_contextvars("file", "sha256")
+        with structlog.contextvars.bound_contextvars(sha256=sha256):
+            claim = store.claim(sha256, path.name, str(path), len(data), moves=False)
+            row = claim.file
+            if claim.outcome == "duplicate":
+                ours = not row["moves"]  # an earlier `ingest` of these bytes, not the watcher's
+                if row["state"] == "failed" and ours:
+                    store.requeue(sha256)  # a one-shot run is the user asking to try again
+                elif row["state"] == "done" or not ours:
+                    log.info("file.duplicate", first_seen_as=row["name"], state=row["state"])
+                    return summary_from_ledger(dict(row), "duplicate", str(path))
+            if (
+                store.start(sha256, f"ingest-{uuid.uuid4()}", resources.settings.lease_seconds)
+                is None
+            ):
+                log.info("file.duplicate", first_seen_as=row["name"], state="processing")
+                return summary_from_ledger(dict(row), "duplicate", str(path))
+            try:
+                summary = publish_file(resources, sha256, str(path), data, None)
+            except DumpError as exc:
+                store.mark_failed(sha256, exc.report())
+                log.error("file.failed", **exc.report(), duration_ms=_ms(started))
+                return FileSummary(
+                    file=str(path), sha256=sha256, state="failed", error=exc.report()
+                )
+            store.mark_done(sha256)
+            log.info(
+                "file.done",
+                found=summary.found,
+                new=summary.new,
+                duplicates=summary.duplicates,
+                failed=summary.failed,
+                duration_ms=_ms(started),
+            )
+            return summary
 
 
 # --- queued work: what the Celery task runs -------------------------------------------------------
@@ -205,8 +225,13 @@ def process_queued_file(resources: Resources, sha256: str, task_id: str) -> File
         current = store.get_file(sha256)
         log.info("file.skipped", reason="not due", state=current["state"] if current else None)
         return None
-    name = row["name"]
-    structlog.contextvars.bind_contextvars(file=name, sha256=sha256)
+    with structlog.contextvars.bound_contextvars(file=row["name"], sha256=sha256):
+        return _process_started(resources, row, started)
+
+
+def _process_started(resources: Resources, row: RowMapping, started: float) -> FileSummary:
+    settings, store = resources.settings, resources.store
+    sha256, name = row["sha256"], row["name"]
     work_path = Path(row["path"])
     if row["attempts"] > settings.max_attempts:
         error = {

@@ -9,7 +9,7 @@ import pytest
 
 from tests.dumps import BRIDGE, HARBOUR, LIBRARY, ORCHARD, Story, render_dump
 from worker.dedupe import article_id
-from worker.errors import EmptyDumpError, NoArticlesError
+from worker.errors import EmptyDumpError
 from worker.parse import clean_text, decode_dump, detect_encoding, parse_dump
 
 TEXT = render_dump([HARBOUR, ORCHARD, LIBRARY, BRIDGE], ["full", "marker_20", "bare", "marker"])
@@ -64,11 +64,6 @@ class TestDecodeDump:
         assert text == TEXT
         assert "\u201cThis is the timetable" in text
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="detect_encoding trusts charset-normalizer, which guesses cp1250 for this cp1252 "
-        "text: ñ→ń, ã→ă, à→ŕ, Ø→Ř",
-    )
     def test_cp1252_accented_letters(self):
         """cp1252 text with ñ, ã, à, ø decodes to those letters, not cp1250's ń, ă, ŕ, ř."""
         text, _ = decode_dump(ACCENTED.encode("cp1252"))
@@ -102,11 +97,6 @@ class TestDecodeDump:
             decode_dump(data)
         assert info.value.report()["code"] == "empty_file"
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="decode_dump tests emptiness on the raw bytes: a BOM, UTF-16 NULs or a no-break "
-        "space are not bytes.strip()-whitespace, so these decode to blank text with no error",
-    )
     @pytest.mark.parametrize(
         "data",
         [
@@ -122,10 +112,9 @@ class TestDecodeDump:
         with pytest.raises(EmptyDumpError):
             decode_dump(data)
 
-    def test_blank_utf16_fails_as_no_articles_in_parse_dump(self):
-        """Whatever decode_dump says, parse_dump never accepts a blank UTF-16 file (it fails
-        today as NoArticlesError; EmptyDumpError is the better code, see the xfail above)."""
-        with pytest.raises((EmptyDumpError, NoArticlesError)):
+    def test_blank_utf16_fails_as_empty_in_parse_dump(self):
+        """parse_dump reports a blank UTF-16 file as empty, not as a dump without articles."""
+        with pytest.raises(EmptyDumpError):
             parse_dump(" \r\n".encode("utf-16"))
 
 
@@ -186,14 +175,10 @@ class TestSameIdsAcrossEncodings:
         assert "\u00e2\u20ac\u0153This" in mangled.decode("utf-8")
         assert _ids(mangled) == _ids(TEXT.encode("utf-8"))
 
-    @pytest.mark.xfail(
-        strict=True,
-        reason="cp1252 text with ñ/ã/à/ø is decoded as cp1250, so its ids differ from UTF-8's",
-    )
     def test_accented_cp1252_same_ids(self):
         """Accented cp1252 text gives the same ids as the same text in UTF-8."""
         assert _ids(ACCENTED.encode("cp1252")) == _ids(ACCENTED.encode("utf-8"))
 
     def test_accented_utf16_same_ids(self):
-        """Accented text in UTF-16 gives the same ids as in UTF-8 (control for the xfail)."""
+        """Accented text in UTF-16 gives the same ids as in UTF-8 (control for the cp1252 case)."""
         assert _ids(ACCENTED.encode("utf-16")) == _ids(ACCENTED.encode("utf-8"))

@@ -37,10 +37,26 @@ def detect_encoding(data: bytes) -> str:
         pass
     else:
         return "utf-8"
-    best = from_bytes(data).best()
-    if best is None:
+    matches = list(from_bytes(data))
+    if not matches:
         raise UndecodableError("no text encoding fits these bytes")
+    # charset-normalizer often scores several code pages the same (cp1250 = cp1252 for most
+    # Western text); break ties in favour of the encodings news dumps actually come in.
+    best = min(
+        matches,
+        key=lambda m: (round(m.chaos, 3), -round(m.coherence, 3), _preference(m.encoding)),
+    )
     return best.encoding
+
+
+_PREFERRED_ENCODINGS = ("cp1252", "iso8859_1", "cp1256", "iso8859_6", "iso8859_15")
+
+
+def _preference(encoding: str) -> int:
+    try:
+        return _PREFERRED_ENCODINGS.index(encoding)
+    except ValueError:
+        return len(_PREFERRED_ENCODINGS)
 
 
 def decode_dump(data: bytes) -> tuple[str, str]:
@@ -53,11 +69,13 @@ def decode_dump(data: bytes) -> tuple[str, str]:
         EmptyDumpError: the bytes hold nothing but whitespace.
         UndecodableError: no encoding fits.
     """
-    if not data.strip():
-        raise EmptyDumpError("the file is empty or holds only whitespace")
+    if not data:
+        raise EmptyDumpError("the file is empty")
     encoding = detect_encoding(data)
-    text = data.decode(encoding)
-    return clean_text(text), encoding
+    text = clean_text(data.decode(encoding))
+    if not text.strip():
+        raise EmptyDumpError("the file holds only whitespace")
+    return text, encoding
 
 
 def clean_text(text: str) -> str:

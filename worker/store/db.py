@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, insert
+from sqlalchemy import Engine, create_engine, event, insert, make_url
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.schema import Table
@@ -18,6 +19,9 @@ _SQLITE_BUSY_TIMEOUT_MS = 30_000
 def create_store_engine(url: str, **kwargs: Any) -> Engine:
     """An engine for ``url`` with the schema created if missing."""
     if url.startswith("sqlite"):
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url, connect_args={"timeout": _SQLITE_BUSY_TIMEOUT_MS / 1000}, **kwargs
         )

@@ -84,10 +84,15 @@ class Store:
         """Take a file for processing; None if it is done or another worker holds a live lease.
 
         A queued file becomes ``processing``. A file left ``processing`` or ``stored`` by a worker
-        whose lease ran out is taken over in the state it was left in.
+        whose lease ran out, or by an earlier delivery of this same task, is taken over in the
+        state it was left in.
         """
         now = time.time()
-        expired = or_(files.c.lease_until.is_(None), files.c.lease_until < now)
+        # The same task id coming back means the broker redelivered it: the run that held the
+        # lease is gone (acks late + reject on worker lost), so there is no need to wait it out.
+        expired = or_(
+            files.c.lease_until.is_(None), files.c.lease_until < now, files.c.task_id == task_id
+        )
         lease = {"task_id": task_id, "lease_until": now + lease_seconds, "updated_at": now}
         with self.engine.begin() as conn:
             taken = conn.execute(
