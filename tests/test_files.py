@@ -110,6 +110,47 @@ class TestMove:
             move(source, target)
         assert target.read_bytes() == b"theirs"
 
+    def test_across_file_systems_copies_then_renames(self, tmp_path: Path, monkeypatch):
+        """Without hard links (another volume), the bytes arrive whole and no partial is left."""
+        import errno
+
+        def no_cross_device_link(src, dst):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+        monkeypatch.setattr(os, "link", no_cross_device_link)
+        source = tmp_path / "inbox" / "a.txt"
+        source.parent.mkdir()
+        source.write_bytes(b"x" * 3_000_000)
+        target = tmp_path / "work" / "abc"
+        move(source, target)
+        assert target.read_bytes() == b"x" * 3_000_000
+        assert not source.exists()
+        assert [p.name for p in target.parent.iterdir()] == ["abc"]
+
+    def test_across_file_systems_a_failed_copy_leaves_source_and_no_target(
+        self, tmp_path: Path, monkeypatch
+    ):
+        """A copy that breaks half-way leaves the source in place and nothing at the target."""
+        import errno
+        import shutil
+
+        monkeypatch.setattr(
+            os, "link", lambda s, d: (_ for _ in ()).throw(OSError(errno.EXDEV, "x"))
+        )
+
+        def broken_copy(reader, writer, length=0):
+            writer.write(reader.read(10))
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        monkeypatch.setattr(shutil, "copyfileobj", broken_copy)
+        source = tmp_path / "a.txt"
+        source.write_bytes(b"y" * 100)
+        target = tmp_path / "work" / "abc"
+        with pytest.raises(OSError):
+            move(source, target)
+        assert source.read_bytes() == b"y" * 100
+        assert list(target.parent.iterdir()) == []
+
 
 class TestErrorReport:
     def test_written_beside_failed_file(self, tmp_path: Path):

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import shutil
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,11 @@ def destination(folder: Path, name: str, sha256: str) -> Path:
 
 
 def move(source: Path, target: Path) -> None:
-    """Move ``source`` to ``target`` without ever overwriting a different file."""
+    """Move ``source`` to ``target`` without ever overwriting a different file.
+
+    Across file systems (inbox and data on separate volumes) the bytes are copied to a hidden
+    temporary name first and only then renamed: a crash mid-copy leaves no partial ``target``.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     if target.exists():
         raise FileExistsError(target)
@@ -42,10 +47,24 @@ def move(source: Path, target: Path) -> None:
         os.link(source, target)  # atomic and fails on a clash, unlike rename
     except FileExistsError:
         raise  # someone else took the name meanwhile: never replace their file
-    except OSError:
-        shutil.move(source, target)  # other file system, or no hard links there
-    else:
-        os.unlink(source)
+    except OSError:  # another file system, or one without hard links
+        _copy_into_place(source, target)
+    os.unlink(source)
+
+
+def _copy_into_place(source: Path, target: Path) -> None:
+    partial = target.with_name(f".{target.name}.{uuid.uuid4().hex}.partial")
+    try:
+        with source.open("rb") as reader, partial.open("xb") as writer:
+            shutil.copyfileobj(reader, writer, 1 << 20)
+            writer.flush()
+            os.fsync(writer.fileno())
+        shutil.copystat(source, partial)
+        if target.exists():
+            raise FileExistsError(target)
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def write_error_report(failed_file: Path, report: dict[str, Any]) -> Path:

@@ -30,6 +30,9 @@ def create_store_engine(url: str, **kwargs: Any) -> Engine:
         # that two writers queue on the busy timeout instead of failing on lock upgrade.
         event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
     else:
+        # A worker process uses one connection at a time; a small pool keeps N containers x
+        # concurrency within PostgreSQL's max_connections.
+        kwargs = {"pool_size": 2, "max_overflow": 4, **kwargs}
         engine = create_engine(url, pool_pre_ping=True, **kwargs)
     metadata.create_all(engine)
     return engine
