@@ -13,7 +13,14 @@ from structlog.testing import capture_logs
 
 from tests.dumps import BRIDGE, HARBOUR, LIBRARY, ORCHARD, render_dump
 from tests.helpers_unit import sha
-from worker.pipeline import Resources, ingest_in_place, process_queued_file, publish_file
+from worker.pipeline import (
+    Resources,
+    failed_files,
+    ingest_in_place,
+    process_queued_file,
+    publish_file,
+    requeue_failed,
+)
 from worker.settings import Settings
 from worker.watch.inbox import FileTaker
 
@@ -295,3 +302,40 @@ class TestIngestInPlace:
         process_queued_file(resources, digest, "task-1")
         assert not (resources.settings.work_dir / digest).exists()
         assert (resources.settings.processed_dir / "seed.txt").read_bytes() == SEED
+
+
+class TestRequeueFailed:
+    def test_quarantined_file_goes_back_to_work_and_is_then_processed(self, resources) -> None:
+        """A file quarantined after too many attempts is put back by requeue_failed and then
+        processed normally: report removed, attempts reset, records stored."""
+        settings = resources.settings
+        digest = _take(resources, "stuck.txt", SEED)
+        for attempt in range(settings.max_attempts + 1):
+            resources.store.start(digest, f"crashed-{attempt}", lease_seconds=0)
+        summary = process_queued_file(resources, digest, "last")
+        assert summary is not None and summary.error["code"] == "too_many_attempts"
+        failed = settings.failed_dir / "stuck.txt"
+        assert failed.exists()
+
+        assert requeue_failed(resources, failed) == digest
+        assert not failed.exists()
+        assert not (settings.failed_dir / "stuck.txt.error.json").exists()
+        row = resources.store.get_file(digest)
+        assert (row["state"], row["attempts"]) == ("queued", 0)
+
+        done = process_queued_file(resources, digest, "after-fix")
+        assert done is not None and done.state == "done" and done.new == 2
+        assert (settings.processed_dir / "stuck.txt").read_bytes() == SEED
+
+    def test_a_file_that_is_not_failed_is_refused(self, resources, tmp_path: Path) -> None:
+        """Bytes the ledger does not hold as failed are left where they are."""
+        stray = tmp_path / "stray.txt"
+        stray.write_bytes(SEED)
+        assert requeue_failed(resources, stray) is None
+        assert stray.exists()
+
+    def test_failed_files_lists_quarantined_files(self, resources) -> None:
+        """failed_files finds what is in failed/ according to the ledger."""
+        digest = _take(resources, "empty.txt", b"   \n")
+        process_queued_file(resources, digest, "t")
+        assert failed_files(resources) == [resources.settings.failed_dir / "empty.txt"]

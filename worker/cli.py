@@ -153,6 +153,39 @@ def worker(
     )
 
 
+@app.command()
+def requeue(
+    ctx: typer.Context,
+    files: Annotated[
+        list[Path] | None, typer.Argument(help="Files in failed/ to put back to work.")
+    ] = None,
+    all_failed: Annotated[
+        bool, typer.Option("--all-failed", help="Every file in failed/.")
+    ] = False,
+) -> None:
+    """Put quarantined files back in the queue after a fix; the workers take them again."""
+    from worker.pipeline import Resources, failed_files, requeue_failed
+    from worker.queue import TASK_PROCESS_FILE, create_app
+
+    settings = _settings(ctx)
+    resources = Resources.build(settings)
+    targets = failed_files(resources) if all_failed else list(files or [])
+    if not targets:
+        raise typer.BadParameter("name files in failed/, or use --all-failed")
+    celery = create_app(settings)
+    refused = 0
+    for path in targets:
+        sha256 = requeue_failed(resources, path)
+        if sha256 is None:
+            refused += 1
+            continue
+        celery.send_task(TASK_PROCESS_FILE, args=[sha256])
+        out.print(f"requeued {path.name}")
+    resources.store.close()
+    if refused:
+        raise typer.Exit(1)
+
+
 # --- one-shot and queries ---------------------------------------------------------------------
 
 

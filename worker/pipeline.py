@@ -20,7 +20,7 @@ from worker import PIPELINE_VERSION
 from worker.dedupe import article_id
 from worker.enrich import EnrichPipeline, build_pipeline
 from worker.errors import DumpError, FileChangedError
-from worker.files import destination, move, write_error_report
+from worker.files import destination, move, sha256_file, write_error_report
 from worker.log import get_logger
 from worker.models import ArticleRecord, FileSummary, Source
 from worker.parse import parse_dump
@@ -277,6 +277,37 @@ def _process_started(resources: Resources, row: RowMapping, started: float) -> F
         duration_ms=_ms(started),
     )
     return summary
+
+
+def requeue_failed(resources: Resources, failed_file: Path) -> str | None:
+    """Put a quarantined file back to work (after a fix): returns its sha256 to enqueue, or None
+    if the file is not a failed file of the ledger."""
+    store = resources.store
+    sha256 = sha256_file(failed_file)
+    row = store.get_file(sha256)
+    if row is None or row["state"] != "failed":
+        log.warning(
+            "file.requeue_refused",
+            file=failed_file.name,
+            sha256=sha256,
+            state=row["state"] if row else None,
+        )
+        return None
+    work_path = resources.settings.work_dir / sha256
+    move(failed_file, work_path)
+    failed_file.with_name(failed_file.name + ".error.json").unlink(missing_ok=True)
+    store.requeue(sha256, path=str(work_path))
+    log.info("file.requeued_by_user", file=row["name"], sha256=sha256)
+    return sha256
+
+
+def failed_files(resources: Resources) -> list[Path]:
+    """Quarantined files still in failed/, oldest first."""
+    return [
+        Path(row["final_path"])
+        for row in resources.store.files_in_state("failed")
+        if row["final_path"] and Path(row["final_path"]).exists()
+    ]
 
 
 def _finish_move(work_path: Path, final_path: Path) -> None:

@@ -131,9 +131,17 @@ class Store:
     ) -> None:
         self._set_state(sha256, "failed", error=error, final_path=final_path, lease_until=None)
 
-    def requeue(self, sha256: str) -> None:
+    def requeue(self, sha256: str, path: str | None = None) -> None:
         """Put a failed file back in the queue, attempts reset (after a fix)."""
-        self._set_state(sha256, "queued", attempts=0, error=None, enqueued_at=time.time())
+        values: dict[str, Any] = {"attempts": 0, "error": None, "enqueued_at": time.time()}
+        if path is not None:
+            values["path"] = path
+        self._set_state(sha256, "queued", lease_until=None, final_path=None, **values)
+
+    def files_in_state(self, state: FileState) -> list[RowMapping]:
+        with self.engine.connect() as conn:
+            query = select(files).where(files.c.state == state).order_by(files.c.updated_at)
+            return list(conn.execute(query).mappings())
 
     def set_path(self, sha256: str, path: str) -> None:
         self._set_state(sha256, None, path=path)
