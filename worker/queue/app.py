@@ -9,6 +9,7 @@ from typing import Any
 
 from celery import Celery
 
+from worker.queue.broker import EMBEDDED_PREFIX, EMBEDDED_TRANSPORT
 from worker.settings import Settings
 
 QUEUE = "newsingest"
@@ -47,7 +48,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_send_task_events": True,
         "task_send_sent_event": True,
     }
-    if broker_url.startswith(("redis://", "rediss://")):
+    if broker_url.startswith(EMBEDDED_PREFIX):
+        # the same SQLite broker, through our faster-polling subclass of kombu's transport
+        config["broker_url"] = broker_url.removeprefix(EMBEDDED_PREFIX)
+        config["broker_transport"] = EMBEDDED_TRANSPORT
+    elif broker_url.startswith(("redis://", "rediss://")):
         # above the longest task, so that a slow task is not redelivered while it runs
         # (celery#7009); expired unacked messages are swept back every 10 s, not every ~100 s
         visibility = settings.lease_seconds + settings.task_time_limit
