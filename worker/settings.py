@@ -73,7 +73,16 @@ class Settings(BaseSettings):
         0.6, ge=0.0, le=1.0, description="Jaccard above which an article is a near-duplicate"
     )
     enrichers: list[str] = Field(
-        default_factory=lambda: ["language", "credit", "stats", "lead"],
+        default_factory=lambda: [
+            "language",
+            "credit",
+            "stats",
+            "lead",
+            "entities",
+            "countries",
+            "quotes",
+            "keywords",
+        ],
         description="enrichers to run, in order",
     )
     words_per_minute: int = Field(230, ge=1, description="reading speed for reading_time_s")

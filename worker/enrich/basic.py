@@ -6,35 +6,22 @@ import math
 import re
 from collections.abc import Sequence
 
-from py3langid.langid import MODEL_FILE, LanguageIdentifier
-
 from worker.enrich.base import Fields
+from worker.enrich.nlp import ArticleAnalyzer
 from worker.models import ParsedArticle
-
-# Enough text to be sure of the language, short enough to stay cheap on long articles.
-_LANGUAGE_SAMPLE_CHARS = 2000
 
 
 class LanguageEnricher:
-    """ISO 639-1 language code, offline (py3langid's bundled model)."""
+    """ISO 639-1 language code, offline (py3langid's bundled model; see ``language.py``)."""
 
     name = "language"
 
-    def __init__(self) -> None:
-        self._identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=False)
-        # The model also knows ISO 639-3 varieties (pcm, arz, zxx...); records promise ISO 639-1.
-        self._identifier.set_languages(
-            [code for code in self._identifier.nb_classes if len(code) == 2]
-        )
+    def __init__(self, analyzer: ArticleAnalyzer | None = None) -> None:
+        # Shared with the other enrichers of the pipeline, which need the language too.
+        self._analyzer = analyzer or ArticleAnalyzer()
 
     def enrich(self, articles: Sequence[ParsedArticle]) -> list[Fields]:
-        return [
-            {"language": self._identifier.classify(_sample(article))[0]} for article in articles
-        ]
-
-
-def _sample(article: ParsedArticle) -> str:
-    return (article.title + "\n" + article.body)[:_LANGUAGE_SAMPLE_CHARS]
+        return [{"language": language} for language in self._analyzer.languages(articles)]
 
 
 # Credits as scrapers write them, mapped to the agency's usual short name.
@@ -63,7 +50,7 @@ _PHOTO_PREFIX = re.compile(r"^(?:photo|photos|credit|image)\s*[:/-]\s*", re.IGNO
 
 
 def normalise_credit(raw: str | None) -> str | None:
-    """``"AP Photo"`` → ``"AP"``, ``"Photo: Reuters"`` → ``"Reuters"``; unknown credits as written."""
+    """``"AP Photo"`` → ``"AP"``, ``"Photo: Reuters"`` → ``"Reuters"``; others as written."""
     if not raw:
         return None
     credit = _PHOTO_PREFIX.sub("", raw.strip()).strip()
@@ -108,4 +95,6 @@ class LeadEnricher:
     name = "lead"
 
     def enrich(self, articles: Sequence[ParsedArticle]) -> list[Fields]:
-        return [{"lead": article.paragraphs[0] if article.paragraphs else None} for article in articles]
+        return [
+            {"lead": article.paragraphs[0] if article.paragraphs else None} for article in articles
+        ]

