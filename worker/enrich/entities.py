@@ -150,6 +150,8 @@ def _others(
         form = clean_entity(mention.text)
         if len(form) < 2 or form in people_forms or form.isdigit():
             continue
+        if form.isupper() and len(form) > 4:  # a dateline's "CHICAGO" is Chicago
+            form = form.title()
         if kind == "location" and gazetteer is not None:
             code = gazetteer.country(form)
             if code:

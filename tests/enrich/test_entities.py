@@ -1,0 +1,105 @@
+# ruff: noqa: RUF001, RUF002 - typographic apostrophes are what news text writes
+"""Tests for worker/enrich/entities.py."""
+
+from __future__ import annotations
+
+import pytest
+from structlog.testing import capture_logs
+
+from tests.enrich.conftest import ARABIC, MINISTER, article
+from worker.enrich import EnrichResources, EntitiesEnricher
+from worker.enrich.entities import clean_entity, surname_key
+
+
+def names(entities: dict, kind: str) -> dict[str, int]:
+    return {item["text"]: item["count"] for item in entities[kind]}
+
+
+class TestCleanEntity:
+    @pytest.mark.parametrize(
+        ("raw", "clean"),
+        [
+            ("Russia’s", "Russia"),
+            ("Russia's", "Russia"),
+            ("the United Nations", "United Nations"),
+            ("  Idlib  province ", "Idlib province"),
+            ("“Syria”", "Syria"),
+            ("Syrians’", "Syrians"),
+        ],
+    )
+    def test_surface_forms(self, raw: str, clean: str) -> None:
+        """Possessives, a leading article, quotes and spacing are removed."""
+        assert clean_entity(raw) == clean
+
+    def test_surname_ignores_arabic_article(self) -> None:
+        """ "al-Assad" and "Assad" have one surname key."""
+        assert surname_key("Bashar al-Assad") == surname_key("Assad") == "assad"
+
+
+@pytest.fixture(scope="module")
+def entities(resources: EnrichResources) -> dict:
+    enricher = EntitiesEnricher(resources.spacy_analyzer(), resources.gazetteer)
+    (fields,) = enricher.enrich([MINISTER])
+    return fields["entities"]
+
+
+class TestEntitiesEnricher:
+    def test_shape(self, entities: dict) -> None:
+        """Three kinds, each a list of {text, count}."""
+        assert set(entities) == {"person", "org", "location"}
+        for items in entities.values():
+            assert all(set(item) == {"text", "count"} for item in items)
+
+    def test_surname_joins_full_name(self, entities: dict) -> None:
+        """ "Kovacs" is counted under "Anna Kovacs", including the headline mention."""
+        people = names(entities, "person")
+        assert "Kovacs" not in people
+        assert people["Anna Kovacs"] >= 4
+
+    def test_name_with_particle_is_one_person(self, entities: dict) -> None:
+        """ "Omar al-Haddad", "Omar Haddad" and "Haddad" are one person."""
+        people = names(entities, "person")
+        haddad = [name for name in people if "Haddad" in name]
+        assert len(haddad) == 1
+        assert people[haddad[0]] >= 3
+
+    def test_locations_normalised(self, entities: dict) -> None:
+        """ "Turkey’s" is the location "Turkey"; Syria is one location."""
+        locations = names(entities, "location")
+        assert "Turkey" in locations
+        assert "Turkey’s" not in locations
+        assert locations["Syria"] == 2
+
+    def test_dateline_capitals_read_as_a_name(self, resources: EnrichResources) -> None:
+        """A dateline's "CHICAGO" is the location "Chicago"."""
+        enricher = EntitiesEnricher(resources.spacy_analyzer(), resources.gazetteer)
+        story = article(
+            "Traders expect a larger harvest",
+            "CHICAGO, March 3 - Grain traders said on Tuesday that exports to Japan would rise.",
+        )
+        assert "Chicago" in names(enricher.enrich([story])[0]["entities"], "location")
+
+    def test_shared_surname_is_not_merged(self, resources: EnrichResources) -> None:
+        """Two people with one surname: the lone surname stays apart, it cannot be told whose."""
+        story = article(
+            "Siblings open a bakery",
+            "John Mercer and his sister Mary Mercer opened a bakery in Leeds on Saturday.",
+            "Mercer said the shop would sell bread made with local flour.",
+        )
+        enricher = EntitiesEnricher(resources.spacy_analyzer(), resources.gazetteer)
+        people = names(enricher.enrich([story])[0]["entities"], "person")
+        assert people.get("John Mercer") == 1
+        assert people.get("Mary Mercer") == 1
+
+    def test_arabic_is_none_with_reason_logged(self, resources: EnrichResources) -> None:
+        """No English analysis of Arabic: entities are None, and the log says why."""
+        enricher = EntitiesEnricher(resources.spacy_analyzer(), resources.gazetteer)
+        with capture_logs() as logs:
+            fields = enricher.enrich([ARABIC, MINISTER])
+        assert fields[0] == {"entities": None}
+        assert fields[1]["entities"] is not None
+        skipped = [e for e in logs if e["event"] == "enrich.entities_skipped"]
+        assert len(skipped) == 1
+        assert skipped[0]["language"] == "ar"
+        assert skipped[0]["articles"] == 1
+        assert "reason" in skipped[0]

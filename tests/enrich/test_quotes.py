@@ -1,0 +1,83 @@
+"""Tests for worker/enrich/quotes.py."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.enrich.conftest import ARABIC, MINISTER, article
+from worker.enrich import EnrichResources, QuotesEnricher
+from worker.enrich.quotes import find_quotes
+
+
+@pytest.fixture(scope="module")
+def enricher(resources: EnrichResources) -> QuotesEnricher:
+    return QuotesEnricher(resources.spacy_analyzer())
+
+
+def quotes(enricher: QuotesEnricher, *paragraphs: str) -> list[dict]:
+    (fields,) = enricher.enrich([article("A story", *paragraphs)])
+    return fields["quotes"]
+
+
+class TestFindQuotes:
+    def test_curly_straight_and_guillemets(self) -> None:
+        """All three kinds of quotation marks are read; short scare quotes are not quotes."""
+        text = (
+            '“We will build it here,” she said. He called it "a good plan for all." '
+            '«Nous verrons bien demain» and a "hot" day.'
+        )
+        assert [q[2] for q in find_quotes(text)] == [
+            "We will build it here",
+            "a good plan for all.",
+            "Nous verrons bien demain",
+        ]
+
+
+class TestQuotesEnricher:
+    def test_pronoun_resolves_to_the_person_the_text_is_about(
+        self, enricher: QuotesEnricher
+    ) -> None:
+        """ "she explained" after "Kovacs noted that President al-Haddad requested" is Kovacs."""
+        (fields,) = enricher.enrich([MINISTER])
+        assert [q["speaker"] for q in fields["quotes"]] == ["Anna Kovacs", "Anna Kovacs"]
+
+    def test_named_speaker_after_quote(self, enricher: QuotesEnricher) -> None:
+        """ "…,” said Mayor Alma Quist" names the speaker in full."""
+        found = quotes(
+            enricher,
+            "The council approved the timetable on Tuesday.",
+            "“This is the timetable people asked for,” said Mayor Alma Quist, who chaired the "
+            "meeting.",
+        )
+        assert found == [
+            {"text": "This is the timetable people asked for", "speaker": "Alma Quist"}
+        ]
+
+    def test_surname_speaker_is_the_full_name(self, enricher: QuotesEnricher) -> None:
+        """ "Berg said: “…”" after "Thomas Berg" earlier is Thomas Berg."""
+        found = quotes(
+            enricher,
+            "Harbour master Thomas Berg met the ferry crews on Monday.",
+            "Berg said: “The pier will be closed for two weeks in March.”",
+        )
+        assert found[0]["speaker"] == "Thomas Berg"
+
+    def test_organisation_speaker(self, enricher: QuotesEnricher) -> None:
+        """An organisation can say something too."""
+        found = quotes(
+            enricher,
+            "The World Health Organization said the outbreak was “under control in every "
+            "district” by the end of May.",
+        )
+        assert found == [
+            {"text": "under control in every district", "speaker": "World Health Organization"}
+        ]
+
+    def test_unattributed_quote(self, enricher: QuotesEnricher) -> None:
+        """A quote the text gives no speaker for keeps speaker None."""
+        found = quotes(enricher, "The banner read “no more closures in our town” in red letters.")
+        assert found == [{"text": "no more closures in our town", "speaker": None}]
+
+    def test_arabic_is_none(self, enricher: QuotesEnricher) -> None:
+        """No English analysis of Arabic text: quotes are None."""
+        assert enricher.enrich([ARABIC]) == [{"quotes": None}]
