@@ -74,6 +74,8 @@ def test_bbc_exact_duplicates(samples: Path, tmp_path: Path, monkeypatch) -> Non
     """The five BBC files hold 2,225 articles, 101 of them exact duplicates: 2,124 records."""
     monkeypatch.chdir(tmp_path)
     bbc = sorted(str(p) for p in samples.glob("bbc-*.txt"))
+    # de-duplication is under test here, not enrichment: only the cheap enrichers
+    monkeypatch.setenv("NEWSINGEST_ENRICHERS", '["language", "stats"]')
     runner = CliRunner()
     result = runner.invoke(app, ["ingest", "--json", *bbc])
     assert result.exit_code == 0

@@ -22,6 +22,7 @@ but the first title is optional. The parser works line by line and holds one art
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -33,6 +34,7 @@ _MARKER_TAIL = re.compile(r"^\d{1,4}$")  # the "20" line some pages carry after 
 _CREDIT = re.compile(r"\(\s*([^()]{1,60}?)\s*\)\s*$")
 # How far into an article a repeated title is looked for: the header is never longer.
 _HEADER_LOOKAHEAD_BLOCKS = 4
+_MAX_TITLE_CHARS = 300
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,44 +69,105 @@ class DumpParser:
         return [item for item in self.parse(text) if isinstance(item, ParsedArticle)]
 
 
-def _split_articles(lines: Iterable[str]) -> Iterator[list[_Block]]:
-    """Group lines into blocks (split on blank lines) and blocks into articles (3+ blanks)."""
-    blocks: list[_Block] = []
+def _iter_blocks(lines: Iterable[str]) -> Iterator[tuple[int, _Block]]:
+    """Blocks of non-blank lines, each with the number of blank lines before it."""
     current: list[str] = []
     start = 0
-    blank_run = 0
+    gap = 0
     for number, raw in enumerate(lines, start=1):
         line = raw.rstrip()
-        if not line.strip():
-            blank_run += 1
+        if not line or line.isspace():
             if current:
-                blocks.append(_Block(start, tuple(current)))
+                yield gap, _Block(start, tuple(current))
                 current = []
+                gap = 0
+            gap += 1
             continue
-        if blank_run >= ARTICLE_SEPARATOR_BLANK_LINES and blocks:
-            yield blocks
-            blocks = []
-        blank_run = 0
         if not current:
             start = number
-        current.append(line)
+        current.append(line.lstrip() if line[0] in " \t" else line)
     if current:
-        blocks.append(_Block(start, tuple(current)))
-    if blocks:
-        yield blocks
+        yield gap, _Block(start, tuple(current))
+
+
+def _split_articles(lines: Iterable[str]) -> Iterator[list[_Block]]:
+    """Group blocks into articles.
+
+    Three or more blank lines separate articles, unless what follows can only continue a header
+    still waiting for its body (extra blank lines inside a header). Two blank lines separate
+    articles when what follows starts with a header (title, then a marker or the title again).
+    """
+    window: deque[tuple[int, _Block]] = deque()
+    blocks = _iter_blocks(lines)
+    article: list[_Block] = []
+    while True:
+        while len(window) < _HEADER_LOOKAHEAD_BLOCKS + 1:
+            item = next(blocks, None)
+            if item is None:
+                break
+            window.append(item)
+        if not window:
+            break
+        gap, block = window.popleft()
+        if article and _starts_article(gap, block, article, [b for _, b in window]):
+            yield article
+            article = []
+        article.append(block)
+    if article:
+        yield article
+
+
+def _starts_article(
+    gap: int, block: _Block, article: list[_Block], upcoming: list[_Block]
+) -> bool:
+    if gap >= ARTICLE_SEPARATOR_BLANK_LINES:
+        return not (_header_end(article)[1] == len(article) and _continues_header(block, article))
+    if gap == 2 and _header_end(article)[1] < len(article):
+        return _opens_header(block, upcoming)
+    return False
+
+
+def _continues_header(block: _Block, article: list[_Block]) -> bool:
+    """A marker block, the title again, or the caption again: only a header looks like this."""
+    title = article[0].lines[0]
+    if _has_marker(block) or _is_title_block(block, title):
+        return True
+    captions, _ = _header_end(article)
+    return len(article) > 1 and _is_repeat_of(block, captions)
+
+
+def _opens_header(block: _Block, upcoming: list[_Block]) -> bool:
+    """A one-line title followed by a marker or by itself (after at most a caption block)."""
+    if len(block.lines) != 1 or len(block.lines[0]) > _MAX_TITLE_CHARS or not upcoming:
+        return False
+    title = block.lines[0]
+    if _has_marker(upcoming[0]) or _is_title_block(upcoming[0], title):
+        return True
+    return len(upcoming) > 1 and _is_title_block(upcoming[1], title)
+
+
+def _has_marker(block: _Block) -> bool:
+    return any(line.strip() in MARKERS for line in block.lines)
+
+
+def _is_repeat_of(block: _Block, captions: list[str]) -> bool:
+    distinct = {" ".join(line.split()) for line in block.lines}
+    known = {" ".join(c.split()) for c in captions}
+    return len(distinct) == 1 and (distinct <= known or len(block.lines) > 1)
 
 
 def _same(a: str, b: str) -> bool:
-    return " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+    return a == b or " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
 
 
 def _is_title_block(block: _Block, title: str) -> bool:
     return all(_same(line, title) for line in block.lines)
 
 
-def _article_from_blocks(blocks: list[_Block], index: int) -> ParsedArticle | list[Unplaced]:
+def _header_end(blocks: list[_Block]) -> tuple[list[str], int]:
+    """The caption lines of an article's header, and the index of its first body block."""
     first = blocks[0]
-    title = first.lines[0].strip()
+    title = first.lines[0]
     captions: list[str] = [line.strip() for line in first.lines[1:]]
     position = 1
 
@@ -121,21 +184,25 @@ def _article_from_blocks(blocks: list[_Block], index: int) -> ParsedArticle | li
         for block in blocks[1:repeat]:
             captions.extend(_header_lines(block))
         position = repeat + 1
-    elif len(blocks) > 1 and any(line.strip() in MARKERS for line in blocks[1].lines):
-        captions.extend(_header_lines(blocks[1]))
-        position = 2
+    else:
+        # without a repeated title, marker blocks (and any blank lines between them) are header
+        while position < len(blocks) and _has_marker(blocks[position]):
+            captions.extend(_header_lines(blocks[position]))
+            position += 1
 
     # After the header: the caption again (one block of identical lines), or a caption block
     # that is recognisable on its own because the scraper repeated its line.
-    if position < len(blocks):
-        block = blocks[position]
-        distinct = {" ".join(line.split()) for line in block.lines}
-        known = {" ".join(c.split()) for c in captions}
-        if len(distinct) == 1 and (distinct <= known or len(block.lines) > 1):
-            captions.extend(block.lines)
-            position += 1
+    while position < len(blocks) and _is_repeat_of(blocks[position], captions):
+        captions.extend(line.strip() for line in blocks[position].lines)
+        position += 1
+    return captions, position
 
-    caption = _first_distinct(captions)
+
+def _article_from_blocks(blocks: list[_Block], index: int) -> ParsedArticle | list[Unplaced]:
+    first = blocks[0]
+    title = first.lines[0].strip()
+    captions, position = _header_end(blocks)
+    caption = captions[0] if captions else None
     paragraphs = _body(blocks[position:], title, caption)
     if not paragraphs:
         return [Unplaced(b.line + i, text) for b in blocks for i, text in enumerate(b.lines)]
@@ -162,10 +229,6 @@ def _header_lines(block: _Block) -> list[str]:
             continue
         kept.append(line)
     return kept
-
-
-def _first_distinct(captions: list[str]) -> str | None:
-    return captions[0] if captions else None
 
 
 def _body(blocks: list[_Block], title: str, caption: str | None) -> list[str]:
