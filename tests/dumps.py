@@ -89,6 +89,16 @@ BRIDGE = Story(
     ),
 )
 
+# Arabic, written for these tests: a new library opens in the city centre.
+ARABIC = Story(
+    title="افتتاح مكتبة جديدة في وسط المدينة",
+    paragraphs=(
+        "افتتحت البلدية يوم الأحد مكتبة عامة جديدة في وسط المدينة، تضم أكثر من عشرين ألف كتاب.",
+        "وقال مدير المكتبة إن القاعات ستبقى مفتوحة حتى منتصف الليل خلال فترة الامتحانات.",
+        "ويأمل السكان أن تصبح المكتبة مكانا للقاء والقراءة للأطفال والكبار.",
+    ),
+)
+
 STORIES = (HARBOUR, ORCHARD, LIBRARY, BRIDGE)
 
 

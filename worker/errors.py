@@ -41,6 +41,26 @@ class UndecodableError(DumpError):
     hint = "the bytes are not text in any supported encoding; re-export the dump as UTF-8"
 
 
+class BinaryFileError(DumpError):
+    code = "binary_file"
+    hint = "this is not a text dump (an image, an executable, random bytes?); drop the dump itself"
+
+
+class LineTooLongError(DumpError):
+    code = "line_too_long"
+    hint = "a dump's lines are paragraphs; check that the file is a dump and not one huge blob"
+
+
+class CompressionBombError(DumpError):
+    code = "compression_bomb"
+    hint = "the archive expands past the size or ratio limits; unpack it yourself if it is genuine"
+
+
+class CorruptArchiveError(DumpError):
+    code = "corrupt_archive"
+    hint = "the archive cannot be unpacked; compress the dump again and drop the new archive"
+
+
 class FileChangedError(DumpError):
     code = "file_changed"
     hint = "the file changed or vanished after it was taken; drop it again once it is complete"

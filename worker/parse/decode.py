@@ -1,4 +1,4 @@
-"""Bytes to clean text: encoding detected, BOM dropped, mojibake repaired, line ends unified."""
+"""Text clean-up: encoding detection, mojibake repair, invisible characters, NFC."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import unicodedata
 import ftfy
 from charset_normalizer import from_bytes
 
-from worker.errors import EmptyDumpError, UndecodableError
+from worker.errors import UndecodableError
 
-_BOMS: tuple[tuple[bytes, str], ...] = (
+BOMS: tuple[tuple[bytes, str], ...] = (
     (codecs.BOM_UTF8, "utf-8-sig"),
     (codecs.BOM_UTF16_LE, "utf-16"),
     (codecs.BOM_UTF16_BE, "utf-16"),
@@ -30,7 +30,7 @@ _FTFY = ftfy.TextFixerConfig(
 
 def detect_encoding(data: bytes) -> str:
     """The encoding of ``data``: BOM first, then strict UTF-8, then charset-normalizer's guess."""
-    for bom, encoding in _BOMS:
+    for bom, encoding in BOMS:
         if data.startswith(bom):
             return encoding
     try:
@@ -59,25 +59,6 @@ def _preference(encoding: str) -> int:
         return _PREFERRED_ENCODINGS.index(encoding)
     except ValueError:
         return len(_PREFERRED_ENCODINGS)
-
-
-def decode_dump(data: bytes) -> tuple[str, str]:
-    """Decode a whole dump.
-
-    Returns:
-        The clean text (``\\n`` line ends, NFC, no BOM) and the encoding that was detected.
-
-    Raises:
-        EmptyDumpError: the bytes hold nothing but whitespace.
-        UndecodableError: no encoding fits.
-    """
-    if not data:
-        raise EmptyDumpError("the file is empty")
-    encoding = detect_encoding(data)
-    text = clean_text(data.decode(encoding))
-    if not text.strip():
-        raise EmptyDumpError("the file holds only whitespace")
-    return text, encoding
 
 
 def clean_text(text: str) -> str:

@@ -41,6 +41,7 @@ _MAX_TITLE_CHARS = 300
 class _Block:
     line: int  # line number of the block's first line, from 1
     lines: tuple[str, ...]
+    offset: int = 0  # byte offset of the block's first line in its file
 
 
 def caption_credit(caption: str) -> str | None:
@@ -56,41 +57,52 @@ class DumpParser:
         return list(self.iter_items(text.split("\n")))
 
     def iter_items(self, lines: Iterable[str]) -> Iterator[ParsedArticle | Unplaced]:
-        index = 0
-        for blocks in _split_articles(lines):
+        for _, item in self.iter_located((0, line) for line in lines):
+            yield item
+
+    def iter_located(
+        self, lines: Iterable[tuple[int, str]], first_line: int = 1, first_index: int = 0
+    ) -> Iterator[tuple[int, ParsedArticle | Unplaced]]:
+        """Items with the byte offset where each starts, from ``(offset, line)`` pairs.
+
+        ``first_line`` and ``first_index`` place a chunk of a dump within the whole dump.
+        """
+        index = first_index
+        for blocks in _split_articles(lines, first_line):
             item = _article_from_blocks(blocks, index)
             if isinstance(item, ParsedArticle):
                 index += 1
-                yield item
+                yield blocks[0].offset, item
             else:
-                yield from item
+                for unplaced in item:
+                    yield blocks[0].offset, unplaced
 
     def articles(self, text: str) -> list[ParsedArticle]:
         return [item for item in self.parse(text) if isinstance(item, ParsedArticle)]
 
 
-def _iter_blocks(lines: Iterable[str]) -> Iterator[tuple[int, _Block]]:
+def _iter_blocks(lines: Iterable[tuple[int, str]], first_line: int) -> Iterator[tuple[int, _Block]]:
     """Blocks of non-blank lines, each with the number of blank lines before it."""
     current: list[str] = []
-    start = 0
+    start = start_offset = 0
     gap = 0
-    for number, raw in enumerate(lines, start=1):
+    for number, (offset, raw) in enumerate(lines, start=first_line):
         line = raw.rstrip()
         if not line or line.isspace():
             if current:
-                yield gap, _Block(start, tuple(current))
+                yield gap, _Block(start, tuple(current), start_offset)
                 current = []
                 gap = 0
             gap += 1
             continue
         if not current:
-            start = number
+            start, start_offset = number, offset
         current.append(line.lstrip() if line[0] in " \t" else line)
     if current:
-        yield gap, _Block(start, tuple(current))
+        yield gap, _Block(start, tuple(current), start_offset)
 
 
-def _split_articles(lines: Iterable[str]) -> Iterator[list[_Block]]:
+def _split_articles(lines: Iterable[tuple[int, str]], first_line: int) -> Iterator[list[_Block]]:
     """Group blocks into articles.
 
     Three or more blank lines separate articles, unless what follows can only continue a header
@@ -98,7 +110,7 @@ def _split_articles(lines: Iterable[str]) -> Iterator[list[_Block]]:
     articles when what follows starts with a header (title, then a marker or the title again).
     """
     window: deque[tuple[int, _Block]] = deque()
-    blocks = _iter_blocks(lines)
+    blocks = _iter_blocks(lines, first_line)
     article: list[_Block] = []
     while True:
         while len(window) < _HEADER_LOOKAHEAD_BLOCKS + 1:
@@ -117,9 +129,7 @@ def _split_articles(lines: Iterable[str]) -> Iterator[list[_Block]]:
         yield article
 
 
-def _starts_article(
-    gap: int, block: _Block, article: list[_Block], upcoming: list[_Block]
-) -> bool:
+def _starts_article(gap: int, block: _Block, article: list[_Block], upcoming: list[_Block]) -> bool:
     if gap >= ARTICLE_SEPARATOR_BLANK_LINES:
         return not (_header_end(article)[1] == len(article) and _continues_header(block, article))
     if gap == 2 and _header_end(article)[1] < len(article):
