@@ -49,6 +49,9 @@ class Settings(BaseSettings):
     settle_seconds: float = Field(
         2.0, description="a file unchanged in size and mtime this long is complete"
     )
+    empty_settle_seconds: float = Field(
+        30.0, description="an empty file waits this long: it is usually a placeholder filled later"
+    )
     rescan_seconds: float = Field(
         60.0, description="full inbox re-scan period; watchdog events are only hints"
     )

@@ -133,22 +133,42 @@ class TestSettleTracker:
         clock.advance(0.5)
         assert tracker.ready() == [path]
 
-    def test_complete_hint_is_ready_at_once(self, tmp_path: Path):
-        """A close/moved-in hint makes a non-empty file ready without waiting."""
+    def test_moved_in_is_ready_at_once(self, tmp_path: Path):
+        """A file renamed into the inbox is complete without waiting."""
         tracker = SettleTracker(60.0, clock=FakeClock())
         path = tmp_path / "a.txt"
         path.write_bytes(b"abc")
-        tracker.note(path, complete=True)
+        tracker.note(path, moved_in=True)
         assert tracker.ready() == [path]
 
-    def test_complete_hint_after_plain_note(self, tmp_path: Path):
-        """A close hint for a file already being watched (unchanged) makes it ready at once."""
-        tracker = SettleTracker(60.0, clock=FakeClock())
+    def test_close_hint_is_ready_after_a_short_quiet(self, tmp_path: Path):
+        """Closed after writing: ready once quiet for 3/4 of settle_seconds, not before."""
+        clock = FakeClock()
+        tracker = SettleTracker(60.0, clock=clock)
         path = tmp_path / "a.txt"
         path.write_bytes(b"abc")
         tracker.note(path)
-        assert tracker.ready() == []
         tracker.note(path, complete=True)
+        assert tracker.ready() == []
+        clock.advance(44.9)
+        assert tracker.ready() == []
+        clock.advance(0.1)
+        assert tracker.ready() == [path]
+
+    def test_appending_writer_that_closes_each_line_is_not_taken_early(self, tmp_path: Path):
+        """A writer that appends a line a second, closing the file each time, is not taken
+        while it writes, and is taken settle_seconds after its last line."""
+        clock = FakeClock()
+        tracker = SettleTracker(2.0, clock=clock)
+        path = tmp_path / "a.txt"
+        for second in range(20):
+            _grow(path, f"line {second}\n".encode())
+            tracker.note(path)
+            tracker.note(path, complete=True)
+            assert tracker.ready() == [], f"taken early at second {second}"
+            clock.advance(1.0)
+            assert tracker.ready() == [], f"taken early after second {second}"
+        clock.advance(1.0)
         assert tracker.ready() == [path]
 
     def test_complete_hint_cancelled_by_a_later_change(self, tmp_path: Path):
@@ -174,6 +194,25 @@ class TestSettleTracker:
         clock.advance(1.0)
         tracker.note(path, complete=True)
         assert tracker.ready() == []
+
+    def test_placeholder_filled_later_is_taken_once_full(self, tmp_path: Path):
+        """An empty placeholder waits empty_settle_seconds; filled before that, it is taken
+        when full, once; left empty, it is taken in the end (and fails as empty)."""
+        clock = FakeClock()
+        tracker = SettleTracker(2.0, empty_settle_seconds=30.0, clock=clock)
+        filled, left = tmp_path / "filled.txt", tmp_path / "left.txt"
+        filled.touch()
+        left.touch()
+        tracker.note(filled)
+        tracker.note(left)
+        clock.advance(10.0)
+        assert tracker.ready() == []
+        filled.write_bytes(b"the dump, at last")
+        tracker.note(filled, complete=True)
+        clock.advance(1.5)
+        assert tracker.ready() == [filled]
+        clock.advance(18.5)
+        assert tracker.ready() == [left]
 
     def test_vanished_file_leaves_tracker(self, tmp_path: Path):
         """A file removed before it settles is dropped, not reported."""

@@ -39,36 +39,54 @@ class _Pending:
     size: int
     mtime_ns: int
     stable_since: float
-    complete: bool  # closed after writing, or moved in: no need to wait for it to settle
+    moved_in: bool = False  # renamed into the inbox: complete at once
+    closed_at: float | None = None  # closed after writing, at this time
+    reopened: bool = False  # written again after a close: an appending writer, trust only time
 
 
 class SettleTracker:
-    """Decides when a file is complete: closed after writing, renamed in, or unchanged in size and
-    mtime for ``settle_seconds``. Events only add hints; each check looks at the file itself."""
+    """Decides when a file is complete. Events only add hints; each check looks at the file.
 
-    def __init__(self, settle_seconds: float, clock: Callable[[], float] = time.monotonic) -> None:
+    A file is complete when it was renamed in; or when it was closed after writing and then stayed
+    unchanged for ``close_quiet`` (a writer that appends and closes once a second must not look
+    finished between two lines); or when it stayed unchanged in size and mtime for
+    ``settle_seconds``. An empty file waits ``empty_settle_seconds``: it is usually a placeholder
+    that a downloader fills later.
+    """
+
+    def __init__(
+        self,
+        settle_seconds: float,
+        empty_settle_seconds: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.settle_seconds = settle_seconds
+        self.close_quiet = 0.75 * settle_seconds
+        self.empty_settle_seconds = max(empty_settle_seconds, settle_seconds)
         self._clock = clock
         self._pending: dict[Path, _Pending] = {}
 
     def __len__(self) -> int:
         return len(self._pending)
 
-    def note(self, path: Path, *, complete: bool = False) -> None:
-        """A hint that ``path`` changed (``complete``: it was closed or moved in)."""
+    def note(self, path: Path, *, complete: bool = False, moved_in: bool = False) -> None:
+        """A hint that ``path`` changed: ``complete`` if it was closed after writing,
+        ``moved_in`` if it was renamed into the inbox."""
         try:
             stat = path.stat()
         except OSError:
             self._pending.pop(path, None)
             return
+        now = self._clock()
         entry = self._pending.get(path)
-        changed = entry is None or (entry.size, entry.mtime_ns) != (stat.st_size, stat.st_mtime_ns)
-        if changed:
-            self._pending[path] = _Pending(
-                stat.st_size, stat.st_mtime_ns, self._clock(), complete and stat.st_size > 0
-            )
-        elif complete and stat.st_size > 0:
-            entry.complete = True
+        if entry is None or (entry.size, entry.mtime_ns) != (stat.st_size, stat.st_mtime_ns):
+            reopened = entry is not None and (entry.closed_at is not None or entry.reopened)
+            entry = _Pending(stat.st_size, stat.st_mtime_ns, now, reopened=reopened)
+            self._pending[path] = entry
+        if moved_in:
+            entry.moved_in = True
+        if complete:
+            entry.closed_at = now
 
     def forget(self, path: Path) -> None:
         self._pending.pop(path, None)
@@ -84,13 +102,26 @@ class SettleTracker:
                 del self._pending[path]
                 continue
             if (entry.size, entry.mtime_ns) != (stat.st_size, stat.st_mtime_ns):
-                # still growing: whatever the events said, wait for it to settle again
-                self._pending[path] = _Pending(stat.st_size, stat.st_mtime_ns, now, False)
+                # still being written: whatever the events said, wait for it to settle again
+                reopened = entry.closed_at is not None or entry.reopened
+                self._pending[path] = _Pending(
+                    stat.st_size, stat.st_mtime_ns, now, reopened=reopened
+                )
                 continue
-            if entry.complete or now - entry.stable_since >= self.settle_seconds:
+            if self._complete(entry, now):
                 done.append(path)
                 del self._pending[path]
         return done
+
+    def _complete(self, entry: _Pending, now: float) -> bool:
+        quiet = now - entry.stable_since
+        if entry.size == 0:
+            return quiet >= self.empty_settle_seconds
+        if entry.moved_in:
+            return True
+        if entry.closed_at is not None and not entry.reopened:
+            return now - entry.closed_at >= self.close_quiet and quiet >= self.close_quiet
+        return quiet >= self.settle_seconds
 
 
 class FileTaker:

@@ -34,7 +34,7 @@ class _Hints(FileSystemEventHandler):
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._paths: dict[Path, bool] = {}  # path → complete (closed after write / moved in)
+        self._paths: dict[Path, set[str]] = {}  # path → what happened: changed, closed, moved
         self._rescan = False
 
     def on_any_event(self, event: FileSystemEvent) -> None:
@@ -45,13 +45,14 @@ class _Hints(FileSystemEventHandler):
         if event.is_directory or event.event_type in ("deleted", "opened", "closed_no_write"):
             return
         if isinstance(event, FileMovedEvent):
-            path, complete = Path(_text(event.dest_path)), True
+            path, what = Path(_text(event.dest_path)), "moved"
         else:
-            path, complete = Path(_text(event.src_path)), isinstance(event, FileClosedEvent)
+            closed = isinstance(event, FileClosedEvent)
+            path, what = Path(_text(event.src_path)), "closed" if closed else "changed"
         with self._lock:
-            self._paths[path] = self._paths.get(path, False) or complete
+            self._paths.setdefault(path, set()).add(what)
 
-    def drain(self) -> tuple[dict[Path, bool], bool]:
+    def drain(self) -> tuple[dict[Path, set[str]], bool]:
         with self._lock:
             paths, self._paths = self._paths, {}
             rescan, self._rescan = self._rescan, False
@@ -70,7 +71,7 @@ class Watcher:
         self.settings = settings
         self.store = store
         self.inbox = settings.inbox.resolve()
-        self.tracker = SettleTracker(settings.settle_seconds)
+        self.tracker = SettleTracker(settings.settle_seconds, settings.empty_settle_seconds)
         self.taker = FileTaker(
             store, self.inbox, settings.work_dir, settings.processed_dir, enqueue
         )
@@ -103,9 +104,11 @@ class Watcher:
                 if rescan or now >= next_scan:
                     self.scan()
                     next_scan = now + self.settings.rescan_seconds
-                for path, complete in paths.items():
+                for path, happened in paths.items():
                     if self._candidate(path):
-                        self.tracker.note(path, complete=complete)
+                        self.tracker.note(
+                            path, complete="closed" in happened, moved_in="moved" in happened
+                        )
                 for path in self.tracker.ready():
                     self._take(path)
                 if now >= next_reconcile:
