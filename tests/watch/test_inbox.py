@@ -344,7 +344,7 @@ class TestFileTaker:
                 FileTaker(store, inbox, work, processed, Recorder()).take(inbox / "gone.txt")
                 is None
             )
-        assert [e["event"] for e in logs] == ["file.unreadable"]
+        assert [e["event"] for e in logs] == ["file.vanished"]
         assert store.status()["files"]["queued"] == 0
 
     def test_claim_without_work_copy_is_adopted(self, layout):

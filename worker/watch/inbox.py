@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from worker.files import destination, move, safe_name, sha256_file
+from worker.files import destination, move, safe_name, sha256_file, write_error_report
 from worker.log import get_logger
 from worker.store import Store
 
@@ -134,23 +135,28 @@ class FileTaker:
         work_dir: Path,
         processed_dir: Path,
         enqueue: Callable[[str], str],
+        failed_dir: Path | None = None,
     ) -> None:
         self.store = store
         self.inbox = inbox
         self.work_dir = work_dir
         self.processed_dir = processed_dir
+        self.failed_dir = failed_dir or processed_dir.parent / "failed"
         self.enqueue = enqueue
 
     def take(self, path: Path) -> str | None:
-        """Returns "queued", "duplicate", or None when the file was gone or unreadable."""
+        """Returns "queued", "duplicate", "failed" (unreadable), or None if the file was gone."""
         started = time.perf_counter()
-        try:
-            size = path.stat().st_size
-            sha256 = sha256_file(path)
-        except OSError as exc:
-            log.warning("file.unreadable", file=path.name, error=str(exc))
-            return None
         name = safe_name(str(path.relative_to(self.inbox)).replace(os.sep, "__"))
+        try:
+            stat = path.stat()
+            sha256 = sha256_file(path)
+        except PermissionError as exc:
+            return self._quarantine_unreadable(path, name, exc)
+        except OSError as exc:  # gone before we could read it: nothing left to take
+            log.warning("file.vanished", file=name, error=str(exc))
+            return None
+        size = stat.st_size
         work_path = self.work_dir / sha256
         claim = self.store.claim(sha256, name, str(work_path), size)
         fields = {"file": name, "sha256": sha256, "size": size}
@@ -180,6 +186,30 @@ class FileTaker:
             moved_to=str(target),
         )
         return "duplicate"
+
+    def _quarantine_unreadable(self, path: Path, name: str, exc: OSError) -> str | None:
+        """A file we may not read cannot be hashed: it goes to failed/ under a key made of its
+        name, size and time, so that it is counted and reported like any other failure."""
+        stat = path.stat()
+        key = hashlib.sha256(f"unreadable\0{name}\0{stat.st_size}\0{stat.st_mtime_ns}".encode())
+        sha256 = key.hexdigest()
+        target = destination(self.failed_dir, name, sha256)
+        try:
+            move(path, target)
+        except OSError as move_error:  # not even movable: leave it, say so once per scan
+            log.error("file.unreadable", file=name, error=str(exc), move_error=str(move_error))
+            return None
+        error = {
+            "code": "unreadable",
+            "message": f"the watcher may not read this file: {exc.strerror}",
+            "line": None,
+            "hint": "give the newsingest user read permission, then `newsingest requeue`",
+        }
+        write_error_report(target, {"file": name, "sha256": sha256, **error})
+        self.store.claim(sha256, name, str(target), stat.st_size)
+        self.store.mark_failed(sha256, error, str(target))
+        log.error("file.failed", file=name, sha256=sha256, **error, moved_to=str(target))
+        return "failed"
 
     def _enqueue(self, sha256: str, name: str) -> str | None:
         try:

@@ -73,7 +73,12 @@ class Watcher:
         self.inbox = settings.inbox.resolve()
         self.tracker = SettleTracker(settings.settle_seconds, settings.empty_settle_seconds)
         self.taker = FileTaker(
-            store, self.inbox, settings.work_dir, settings.processed_dir, enqueue
+            store,
+            self.inbox,
+            settings.work_dir,
+            settings.processed_dir,
+            enqueue,
+            failed_dir=settings.failed_dir,
         )
         self.enqueue = enqueue
         self._hints = _Hints()
