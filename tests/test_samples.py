@@ -83,6 +83,9 @@ def test_bbc_exact_duplicates(samples: Path, tmp_path: Path, monkeypatch) -> Non
     assert sum(s["found"] for s in summaries) == 2225
     assert sum(s["new"] for s in summaries) == 2124
     assert sum(s["duplicates"] for s in summaries) == 101
+    assert sum(s["near_duplicates"] for s in summaries) == 67  # edited versions, linked
     status = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
-    assert status["articles"] == 2124
+    # records: canonical stories ("articles") and the versions linked to them
+    assert status["articles"] + status["near_duplicates"] == 2124
+    assert status["near_duplicates"] == 67
     assert status["exact_duplicates"] == 101

@@ -252,6 +252,32 @@ def articles(
     store.close()
 
 
+@app.command("rebuild-index")
+def rebuild_index(ctx: typer.Context) -> None:
+    """Rebuild the near-duplicate index from the stored articles, with the current near_dup_*
+    settings. Needed after changing shingle words, permutations, bands or rows; publishing
+    refuses until then. Links already made are kept."""
+    import time
+
+    from worker.dedupe import NearDupConfig
+    from worker.store import Store, near
+
+    settings = _settings(ctx)
+    config = NearDupConfig.from_settings(settings)
+    store = Store.from_url(settings.resolved_store_url, config)
+    started = time.perf_counter()
+    with store.engine.begin() as conn:
+        indexed = near.rebuild(conn, config)
+    log.info(
+        "near_dup.index_rebuilt",
+        articles=indexed,
+        config=config.fingerprint,
+        duration_ms=round((time.perf_counter() - started) * 1000, 1),
+    )
+    out.print(f"indexed {indexed} articles ({config.describe()})")
+    store.close()
+
+
 @app.command()
 def status(
     ctx: typer.Context,

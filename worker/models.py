@@ -76,5 +76,6 @@ class FileSummary:
     duplicates: int = 0
     failed: int = 0
     unplaced_lines: int = 0
+    near_duplicates: int = 0  # of the new articles: versions of a story stored before
     error: dict[str, Any] | None = None
     duplicate_of_file: str | None = None

@@ -17,7 +17,7 @@ import structlog
 from sqlalchemy.engine import RowMapping
 
 from worker import PIPELINE_VERSION
-from worker.dedupe import article_id
+from worker.dedupe import NearDupConfig, article_id
 from worker.enrich import EnrichPipeline, build_pipeline
 from worker.errors import DumpError, FileChangedError
 from worker.files import destination, move, sha256_file, write_error_report
@@ -41,7 +41,8 @@ class Resources:
     @classmethod
     def build(cls, settings: Settings) -> Resources:
         settings.ensure_dirs()
-        return cls(settings, Store.from_url(settings.resolved_store_url), build_pipeline(settings))
+        store = Store.from_url(settings.resolved_store_url, NearDupConfig.from_settings(settings))
+        return cls(settings, store, build_pipeline(settings))
 
 
 def _ms(started: float) -> float:
@@ -109,6 +110,8 @@ def publish_file(
 ) -> FileSummary:
     """Parse, enrich and store one file's bytes; the ledger row goes to ``stored``."""
     records, failed, unplaced, encoding = build_records(data, sha256, file_name, resources.enrich)
+    # near-duplicate signatures: computed here, in parallel across workers, not under the lock
+    signatures = resources.store.signer.many([(r.title, r.body) for r in records])
     started = time.perf_counter()
     counts = resources.store.publish(
         sha256,
@@ -118,6 +121,7 @@ def publish_file(
         unplaced=unplaced,
         encoding=encoding,
         final_path=str(final_path) if final_path else None,
+        signatures=signatures,
     )
     # sightings beyond the distinct records are duplicates inside this very file
     in_file_repeats = sum(len(r.sources) - 1 for r in records)
@@ -130,12 +134,14 @@ def publish_file(
         duplicates=counts.duplicates + in_file_repeats,
         failed=failed,
         unplaced_lines=unplaced,
+        near_duplicates=counts.near_duplicates,
     )
     log.info(
         "file.stored",
         found=summary.found,
         new=summary.new,
         duplicates=summary.duplicates,
+        near_duplicates=summary.near_duplicates,
         failed=summary.failed,
         duration_ms=_ms(started),
     )

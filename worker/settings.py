@@ -73,7 +73,37 @@ class Settings(BaseSettings):
     )
     task_time_limit: float = Field(600.0, description="hard limit of one task, below the lease")
     near_dup_threshold: float = Field(
-        0.6, ge=0.0, le=1.0, description="Jaccard above which an article is a near-duplicate"
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="estimated Jaccard (of word shingles) at or above which an article is a "
+        "version of a stored story. 0.5 sits mid-way between the measured targets: versions at "
+        "0.6 and above always linked, different stories under 0.4 never; lower links looser "
+        "rewrites and risks merging stories. Changing it needs no index rebuild",
+    )
+    near_dup_shingle_words: int = Field(
+        5,
+        ge=1,
+        description="words per shingle: fewer catches looser rewrites but makes different "
+        "stories on one topic look alike. Changing it needs `newsingest rebuild-index`",
+    )
+    near_dup_num_perm: int = Field(
+        256,
+        ge=16,
+        description="MinHash permutations: the similarity estimate's error falls as "
+        "1/sqrt(num_perm) (0.03 at 256), each costs 4 bytes per article. Needs a rebuild",
+    )
+    near_dup_bands: int = Field(
+        40,
+        ge=1,
+        description="LSH bands: more finds more (and less similar) candidates and adds an "
+        "index row per article each. Needs a rebuild",
+    )
+    near_dup_rows: int = Field(
+        3,
+        ge=1,
+        description="permutations per LSH band (bands x rows <= num_perm): more makes "
+        "candidates rarer and misses more versions. Needs a rebuild",
     )
     enrichers: list[str] = Field(
         default_factory=lambda: [

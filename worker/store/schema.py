@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Column,
     Float,
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -93,3 +95,30 @@ sources = Table(
 
 Index("ix_sources_article", sources.c.article_id)
 Index("ix_articles_order", articles.c.ingested_at, articles.c.first_sha256, articles.c.first_index)
+
+# The near-duplicate index (worker/store/near.py), written in the same transaction as the articles
+# it indexes: one MinHash signature per indexed article, and one row per LSH band of it.
+minhashes = Table(
+    "minhashes",
+    metadata,
+    # a small surrogate key: the band rows, 40 per article, refer to 8 bytes instead of 64
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("article_id", String(64), nullable=False, unique=True),
+    Column("signature", LargeBinary, nullable=False),  # num_perm little-endian uint32
+)
+
+lsh_bands = Table(
+    "lsh_bands",
+    metadata,
+    Column("band_key", BigInteger, primary_key=True),  # signed 64-bit blake2b of a band's rows
+    Column("seq", BigInteger, primary_key=True),  # minhashes.seq
+    sqlite_with_rowid=False,  # the primary key's b-tree is the table: no second copy
+)
+
+# What the index was built with (name "near_dup_config": NearDupConfig.fingerprint).
+index_meta = Table(
+    "index_meta",
+    metadata,
+    Column("name", String(40), primary_key=True),
+    Column("value", Text, nullable=False),
+)

@@ -15,7 +15,9 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 from sqlalchemy.engine import RowMapping
 
+from worker.dedupe.near import MinhashSignature, NearDupConfig, Signature
 from worker.models import ArticleRecord, Source
+from worker.store import near
 from worker.store.db import create_store_engine, insert_ignore
 from worker.store.schema import articles, drops, files, sources
 
@@ -34,17 +36,26 @@ class PublishCounts:
     found: int
     new: int
     duplicates: int
+    near_duplicates: int = 0  # of the new ones: versions of a story stored before
 
 
 class Store:
     """Ledger and records. Build one per process and share it; it holds the connection pool."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, near_dup: NearDupConfig | None = None) -> None:
         self.engine = engine
+        self.near_dup = near_dup or NearDupConfig()
+        self._signer: MinhashSignature | None = None
 
     @classmethod
-    def from_url(cls, url: str) -> Store:
-        return cls(create_store_engine(url))
+    def from_url(cls, url: str, near_dup: NearDupConfig | None = None) -> Store:
+        return cls(create_store_engine(url), near_dup)
+
+    @property
+    def signer(self) -> MinhashSignature:
+        if self._signer is None:
+            self._signer = MinhashSignature(self.near_dup)
+        return self._signer
 
     def close(self) -> None:
         self.engine.dispose()
@@ -186,13 +197,24 @@ class Store:
         unplaced: int,
         encoding: str,
         final_path: str | None,
+        signatures: Sequence[Signature | None] | None = None,
     ) -> PublishCounts:
         """Store a file's articles and mark it stored, in one transaction.
 
         An article already in the store (same id) is not changed; this file is added to its
         sources. "New" counts the articles that this file brought first, so that the counts are
         the same whether or not an earlier attempt stored some of them before a crash.
+
+        Each new article, in file order, is checked against the near-duplicate index under a lock
+        that serializes these decisions across all workers (``worker/store/near.py``): a version of
+        a stored story gets ``duplicate_of`` (that story's canonical id) and ``similarity``.
+
+        Args:
+            signatures: the records' MinHash signatures, if the caller has them; else computed
+                here, before the transaction opens.
         """
+        if signatures is None:
+            signatures = self.signer.many([(r.title, r.body) for r in records])
         article_rows = [
             {
                 "id": r.id,
@@ -230,12 +252,29 @@ class Store:
         ]
         ids = sorted({r.id for r in records})
         with self.engine.begin() as conn:
+            near.lock(conn)
+            near.check_config(conn, self.near_dup)
+            stored = near.existing_ids(conn, ids)
+            # an id already stored (an exact duplicate, or this very file redelivered) is no news
+            fresh = [
+                near.NewArticle(r.id, sig)
+                for r, sig in zip(records, signatures, strict=True)
+                if r.id not in stored
+            ]
+            links = near.decide(conn, self.near_dup, fresh)
+            for row in article_rows:
+                if row["id"] in links:
+                    row["duplicate_of"] = links[row["id"]].duplicate_of
+                    row["similarity"] = round(links[row["id"]].similarity, 4)
             if article_rows:
                 conn.execute(insert_ignore(self.engine, articles), article_rows)
                 conn.execute(insert_ignore(self.engine, sources), source_rows)
-            new = self._count_first_seen(conn, sha256, ids)
+                near.add(conn, fresh)
+            new, versions = self._count_first_seen(conn, sha256, ids)
             found = len(records) + failed
-            counts = PublishCounts(found=found, new=new, duplicates=len(records) - new)
+            counts = PublishCounts(
+                found=found, new=new, duplicates=len(records) - new, near_duplicates=versions
+            )
             conn.execute(
                 update(files)
                 .where(files.c.sha256 == sha256)
@@ -254,17 +293,20 @@ class Store:
         return counts
 
     @staticmethod
-    def _count_first_seen(conn: Connection, sha256: str, ids: Sequence[str]) -> int:
-        total = 0
+    def _count_first_seen(conn: Connection, sha256: str, ids: Sequence[str]) -> tuple[int, int]:
+        """Articles this file brought first, and how many of those are near-duplicates."""
+        total = versions = 0
         # chunks keep the IN list under SQLite's variable limit
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            total += conn.execute(
-                select(func.count())
+            first, linked = conn.execute(
+                select(func.count(), func.count(articles.c.duplicate_of))
                 .select_from(articles)
                 .where(articles.c.id.in_(chunk), articles.c.first_sha256 == sha256)
-            ).scalar_one()
-        return total
+            ).one()
+            total += first
+            versions += linked
+        return total, versions
 
     def iter_articles(
         self, *, include_duplicates: bool = False, article_id: str | None = None
