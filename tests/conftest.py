@@ -86,13 +86,19 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def redis_url(redis_server: str) -> Iterator[str]:
-    """A Redis database number no one else is using, flushed at the end of the session."""
+    """A Redis database no one else is using, flushed at the end of the session.
+
+    Empty is not enough: a worker left over from another run still polls its database with
+    nothing stored there, and would steal our messages. So the database must also have no client.
+    """
     import redis
 
+    admin = redis.Redis.from_url(redis_server)
+    busy = {client["db"] for client in admin.client_list()}
     for db in range(15, 0, -1):
         client = redis.Redis.from_url(f"{redis_server}/{db}")
-        # claim the db atomically: an empty db gets our marker key, a used one is skipped
-        if client.dbsize() == 0 and client.set("newsingest:test-session", "1", nx=True):
+        # claim the db atomically: an empty, idle db gets our marker key, a used one is skipped
+        if db not in busy and client.dbsize() == 0 and client.set("newsingest:test", "1", nx=True):
             break
     else:
         _unavailable("every Redis database 1-15 is in use")

@@ -15,10 +15,10 @@ from tests.dumps import BRIDGE, HARBOUR, LIBRARY, ORCHARD, render_dump
 from tests.helpers_unit import sha
 from worker.pipeline import (
     Resources,
+    build_records,
     failed_files,
     ingest_in_place,
     process_queued_file,
-    publish_file,
     requeue_failed,
 )
 from worker.settings import Settings
@@ -170,7 +170,18 @@ class TestProcessQueuedFile:
         digest = _take(resources, "seed.txt", SEED)
         store.start(digest, "task-1", settings.lease_seconds)
         final = settings.processed_dir / "seed.txt"
-        publish_file(resources, digest, "seed.txt", SEED, final)  # ... and the worker dies here
+        records, failed, unplaced, encoding = build_records(
+            SEED, digest, "seed.txt", resources.enrich
+        )
+        store.publish(  # what the worker stored ... before it died, here
+            digest,
+            "seed.txt",
+            records,
+            failed=failed,
+            unplaced=unplaced,
+            encoding=encoding,
+            final_path=str(final),
+        )
         assert store.get_file(digest)["state"] == "stored"
         before = _articles(resources)
         assert process_queued_file(resources, digest, "task-2") is None  # lease still live

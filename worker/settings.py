@@ -71,6 +71,12 @@ class Settings(BaseSettings):
     max_attempts: int = Field(
         3, ge=1, description="a file started this many times without finishing is quarantined"
     )
+    chunk_articles: int = Field(
+        500,
+        ge=1,
+        description="a dump with more articles is split into chunks of this many, shared by all "
+        "workers; also bounds a worker's memory",
+    )
     task_time_limit: float = Field(600.0, description="hard limit of one task, below the lease")
     near_dup_threshold: float = Field(
         0.5,

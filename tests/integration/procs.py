@@ -16,6 +16,17 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
+_STARTED: list[NewsingestProcess] = []
+
+
+def kill_leftovers() -> None:
+    """SIGKILL every process a test started and did not stop (a test that failed half way)."""
+    for process in _STARTED:
+        if process.process.poll() is None:
+            process.kill_tree()
+    _STARTED.clear()
+
+
 class NewsingestProcess:
     """A ``newsingest`` command run in the background; its stderr (JSON logs) goes to a file."""
 
@@ -31,6 +42,7 @@ class NewsingestProcess:
             stderr=subprocess.STDOUT,
             start_new_session=True,  # our signals reach only this tree
         )
+        _STARTED.append(self)
 
     def events(self) -> list[dict[str, Any]]:
         events = []
@@ -61,7 +73,8 @@ class NewsingestProcess:
 
     def kill_tree(self) -> None:
         """SIGKILL the whole process tree: a crash, not a shutdown."""
-        os.killpg(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
         self._log.close()
 

@@ -42,18 +42,21 @@ def scale_out(tmp_path: Path, redis_url: str, postgres_url: str):
         for i in range(2)
     ]
     watcher = NewsingestProcess(["watch"], tmp_path, env, "watch")
-    watcher.wait_for("watch.started")
-    for worker in workers:
-        worker.wait_for("worker.process_ready")
-    settings = Settings(
-        inbox=tmp_path / "inbox",
-        data_dir=tmp_path / "data",
-        broker_url=redis_url,
-        store_url=postgres_url,
-    )
-    yield settings, watcher, workers
-    for process in (watcher, *workers):
-        process.stop()
+    processes = [watcher, *workers]
+    try:
+        watcher.wait_for("watch.started")
+        for worker in workers:
+            worker.wait_for("worker.process_ready", timeout=120)
+        settings = Settings(
+            inbox=tmp_path / "inbox",
+            data_dir=tmp_path / "data",
+            broker_url=redis_url,
+            store_url=postgres_url,
+        )
+        yield settings, watcher, workers
+    finally:
+        for process in processes:
+            process.stop()
 
 
 def _embedded_ids(tmp_path: Path, files: dict[str, bytes]) -> dict[str, set[str]]:

@@ -264,6 +264,7 @@ class TestStatus:
         assert status["files"] == {
             "queued": 0,
             "processing": 0,
+            "split": 0,
             "stored": 1,
             "done": 1,
             "failed": 1,
@@ -286,7 +287,7 @@ class TestStatus:
         """A fresh store reports zeros for every state."""
         status = store.status()
         assert status["files"] == dict.fromkeys(
-            ("queued", "processing", "stored", "done", "failed"), 0
+            ("queued", "processing", "split", "stored", "done", "failed"), 0
         )
         assert (status["articles"], status["exact_duplicates"], status["recent_failures"]) == (
             0,

@@ -10,10 +10,8 @@ from typing import Any
 from celery import Celery
 
 from worker.queue.broker import EMBEDDED_PREFIX, EMBEDDED_TRANSPORT
+from worker.queue.names import QUEUE
 from worker.settings import Settings
-
-QUEUE = "newsingest"
-TASK_PROCESS_FILE = "newsingest.process_file"
 
 
 class NewsingestCelery(Celery):

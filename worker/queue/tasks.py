@@ -11,7 +11,8 @@ from sqlalchemy.exc import OperationalError
 
 from worker.errors import TransientError
 from worker.log import configure_logging, get_logger
-from worker.pipeline import Resources, process_queued_file
+from worker.pipeline import Resources, process_queued_chunk, process_queued_file
+from worker.queue.names import TASK_PROCESS_CHUNK, TASK_PROCESS_FILE
 
 log = get_logger("newsingest.tasks")
 
@@ -32,18 +33,27 @@ class PipelineTask(Task):
 
 
 def register(app: Celery) -> None:
-    @app.task(
-        name="newsingest.process_file",
-        base=PipelineTask,
-        bind=True,
-        autoretry_for=TRANSIENT,
-        retry_backoff=2,
-        retry_backoff_max=300,
-        retry_jitter=True,
-        max_retries=20,
-    )
+    retry_policy: dict[str, Any] = {
+        "base": PipelineTask,
+        "bind": True,
+        "autoretry_for": TRANSIENT,
+        "retry_backoff": 2,
+        "retry_backoff_max": 300,
+        "retry_jitter": True,
+        "max_retries": 20,
+    }
+
+    def enqueue_chunk(sha256: str, number: int) -> str:
+        return app.send_task(TASK_PROCESS_CHUNK, args=[sha256, number]).id
+
+    @app.task(name=TASK_PROCESS_FILE, **retry_policy)
     def process_file(self: PipelineTask, sha256: str) -> dict[str, Any] | None:
-        summary = process_queued_file(self.resources, sha256, self.request.id)
+        summary = process_queued_file(self.resources, sha256, self.request.id, enqueue_chunk)
+        return None if summary is None else {"state": summary.state, "found": summary.found}
+
+    @app.task(name=TASK_PROCESS_CHUNK, **retry_policy)
+    def process_chunk(self: PipelineTask, sha256: str, number: int) -> dict[str, Any] | None:
+        summary = process_queued_chunk(self.resources, sha256, number, self.request.id)
         return None if summary is None else {"state": summary.state, "found": summary.found}
 
     @signals.setup_logging.connect(weak=False)

@@ -1,6 +1,6 @@
 """Store stage: the file ledger and the article records (SQLite or PostgreSQL)."""
 
 from worker.store.db import create_store_engine
-from worker.store.store import STATES, Claim, PublishCounts, Store
+from worker.store.store import STATES, ChunkPlan, Claim, PublishCounts, Store
 
-__all__ = ["STATES", "Claim", "PublishCounts", "Store", "create_store_engine"]
+__all__ = ["STATES", "ChunkPlan", "Claim", "PublishCounts", "Store", "create_store_engine"]

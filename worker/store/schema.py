@@ -27,7 +27,8 @@ files = Table(
     Column("name", Text, nullable=False),  # name as dropped (last path part)
     Column("path", Text, nullable=False),  # where the bytes are while being worked on
     Column("size", Integer, nullable=False),
-    # queued → processing → stored → done, or failed.
+    # queued → processing (→ split, when its chunks are spread over the workers) → stored → done,
+    # or failed.
     # "stored": the articles are committed, the file is not yet moved out of work/.
     Column("state", String(16), nullable=False, index=True),
     Column("attempts", Integer, nullable=False, default=0),
@@ -45,6 +46,34 @@ files = Table(
     Column("error", JSON),
     Column("final_path", Text),  # processed/… or failed/…, decided before the move
     Column("moves", Integer, nullable=False, default=1),  # 0: `ingest` leaves files in place
+)
+
+# A big file is split into chunks of articles that any worker can take; the file is finished (moved,
+# counted, logged) once, by the publish that stores its last chunk.
+chunks = Table(
+    "chunks",
+    metadata,
+    Column("sha256", String(64), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("part_path", Text, nullable=False),  # the dump, or an unpacked archive member
+    Column("part_label", Text, nullable=False),  # archive member name, "" for the dump itself
+    Column("encoding", String(32), nullable=False),
+    Column("start_offset", Integer, nullable=False),  # byte range [start, end) of the part
+    Column("end_offset", Integer),  # None: to the end of the part
+    Column("first_index", Integer, nullable=False),  # index in the file of its first article
+    Column("first_line", Integer, nullable=False),
+    Column("articles", Integer, nullable=False),
+    Column("state", String(16), nullable=False),  # queued → processing → stored
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("task_id", String(64)),
+    Column("lease_until", Float),
+    Column("enqueued_at", Float),
+    Column("found", Integer),
+    Column("new", Integer),
+    Column("duplicates", Integer),
+    Column("near_duplicates", Integer),
+    Column("failed", Integer),
+    Column("unplaced", Integer),
 )
 
 # Every time bytes arrived: the first drop of a content queues it, later ones are duplicates.

@@ -6,6 +6,7 @@ state change of the ledger is a conditional UPDATE, so two workers never both ow
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -19,10 +20,10 @@ from worker.dedupe.near import MinhashSignature, NearDupConfig, Signature
 from worker.models import ArticleRecord, Source
 from worker.store import near
 from worker.store.db import create_store_engine, insert_ignore
-from worker.store.schema import articles, drops, files, sources
+from worker.store.schema import articles, chunks, drops, files, sources
 
-FileState = Literal["queued", "processing", "stored", "done", "failed"]
-STATES: tuple[FileState, ...] = ("queued", "processing", "stored", "done", "failed")
+FileState = Literal["queued", "processing", "split", "stored", "done", "failed"]
+STATES: tuple[FileState, ...] = ("queued", "processing", "split", "stored", "done", "failed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,10 +34,28 @@ class Claim:
 
 @dataclass(frozen=True, slots=True)
 class PublishCounts:
-    found: int
+    found: int  # every sighting of an article, repeats inside the file included, and failures
     new: int
     duplicates: int
     near_duplicates: int = 0  # of the new ones: versions of a story stored before
+    failed: int = 0
+    unplaced: int = 0
+    file_complete: bool = True  # this publish stored the file's last chunk
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkPlan:
+    """A byte range of one part of a dump that starts on an article: a unit of work."""
+
+    number: int
+    part_path: str
+    part_label: str
+    encoding: str
+    start_offset: int
+    end_offset: int | None
+    first_index: int
+    first_line: int
+    articles: int
 
 
 class Store:
@@ -143,11 +162,18 @@ class Store:
         self._set_state(sha256, "failed", error=error, final_path=final_path, lease_until=None)
 
     def requeue(self, sha256: str, path: str | None = None) -> None:
-        """Put a failed file back in the queue, attempts reset (after a fix)."""
+        """Put a failed file back in the queue, attempts reset (after a fix). Chunks it had
+        stored stay stored; the others start again from nothing."""
         values: dict[str, Any] = {"attempts": 0, "error": None, "enqueued_at": time.time()}
         if path is not None:
             values["path"] = path
         self._set_state(sha256, "queued", lease_until=None, final_path=None, **values)
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(chunks)
+                .where(chunks.c.sha256 == sha256, chunks.c.state != "stored")
+                .values(state="queued", attempts=0, lease_until=None, task_id=None)
+            )
 
     def files_in_state(self, state: FileState) -> list[RowMapping]:
         with self.engine.connect() as conn:
@@ -185,6 +211,98 @@ class Store:
     def mark_enqueued(self, sha256: str) -> None:
         self._set_state(sha256, None, enqueued_at=time.time())
 
+    # --- chunks ---------------------------------------------------------------------------------
+
+    def split(
+        self, sha256: str, plans: Sequence[ChunkPlan], encoding: str = ""
+    ) -> list[RowMapping]:
+        """Record a file's chunks (once: a re-run finds the same plan) and mark the file split.
+
+        Returns the chunk rows, stored ones included."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert_ignore(self.engine, chunks),
+                [
+                    {
+                        "sha256": sha256,
+                        **{k: getattr(p, k) for k in ChunkPlan.__dataclass_fields__},
+                        "state": "queued",
+                        "attempts": 0,
+                        "enqueued_at": now,
+                    }
+                    for p in plans
+                ],
+            )
+            conn.execute(
+                update(files)
+                .where(files.c.sha256 == sha256, files.c.state == "processing")
+                .values(state="split", lease_until=None, encoding=encoding, updated_at=now)
+            )
+            return list(
+                conn.execute(
+                    select(chunks).where(chunks.c.sha256 == sha256).order_by(chunks.c.number)
+                ).mappings()
+            )
+
+    def chunk_rows(self, sha256: str) -> list[RowMapping]:
+        with self.engine.connect() as conn:
+            query = select(chunks).where(chunks.c.sha256 == sha256).order_by(chunks.c.number)
+            return list(conn.execute(query).mappings())
+
+    def start_chunk(
+        self, sha256: str, number: int, task_id: str, lease_seconds: float
+    ) -> RowMapping | None:
+        """Take a chunk, like ``start`` takes a file: None if stored or leased by another."""
+        now = time.time()
+        key = and_(chunks.c.sha256 == sha256, chunks.c.number == number)
+        takeable = or_(
+            chunks.c.state == "queued",
+            and_(
+                chunks.c.state == "processing",
+                or_(
+                    chunks.c.lease_until.is_(None),
+                    chunks.c.lease_until < now,
+                    chunks.c.task_id == task_id,
+                ),
+            ),
+        )
+        with self.engine.begin() as conn:
+            taken = conn.execute(
+                update(chunks)
+                .where(key, takeable)
+                .values(
+                    state="processing",
+                    attempts=chunks.c.attempts + 1,
+                    task_id=task_id,
+                    lease_until=now + lease_seconds,
+                )
+            ).rowcount
+            if not taken:
+                return None
+            return conn.execute(select(chunks).where(key)).mappings().one()
+
+    def due_chunks(self, requeue_after: float) -> list[tuple[str, int]]:
+        """Chunks of split files whose message or worker may be lost; marked as sent now."""
+        now = time.time()
+        stale = or_(
+            and_(chunks.c.state == "queued", chunks.c.enqueued_at < now - requeue_after),
+            and_(chunks.c.state == "processing", chunks.c.lease_until < now),
+        )
+        live = chunks.c.sha256.in_(select(files.c.sha256).where(files.c.state == "split"))
+        with self.engine.begin() as conn:
+            due = [
+                (row.sha256, row.number)
+                for row in conn.execute(select(chunks.c.sha256, chunks.c.number).where(stale, live))
+            ]
+            for sha256, number in due:
+                conn.execute(
+                    update(chunks)
+                    .where(chunks.c.sha256 == sha256, chunks.c.number == number)
+                    .values(enqueued_at=now)
+                )
+        return due
+
     # --- articles -------------------------------------------------------------------------------
 
     def publish(
@@ -198,6 +316,8 @@ class Store:
         encoding: str,
         final_path: str | None,
         signatures: Sequence[Signature | None] | None = None,
+        chunk: int | None = None,
+        index_range: tuple[int, int] | None = None,
     ) -> PublishCounts:
         """Store a file's articles and mark it stored, in one transaction.
 
@@ -212,6 +332,10 @@ class Store:
         Args:
             signatures: the records' MinHash signatures, if the caller has them; else computed
                 here, before the transaction opens.
+            chunk: the chunk these records come from: the chunk is marked stored, and the file
+                only when this was its last chunk (``file_complete``); exactly one publish sees
+                that, since publishes are serialized (see ``near.lock``).
+            index_range: the article indexes of that chunk, ``[first, end)``.
         """
         if signatures is None:
             signatures = self.signer.many([(r.title, r.body) for r in records])
@@ -270,39 +394,116 @@ class Store:
                 conn.execute(insert_ignore(self.engine, articles), article_rows)
                 conn.execute(insert_ignore(self.engine, sources), source_rows)
                 near.add(conn, fresh)
-            new, versions = self._count_first_seen(conn, sha256, ids)
-            found = len(records) + failed
+            new, versions = self._count_first_seen(conn, sha256, ids, index_range)
+            found = sum(len(r.sources) for r in records) + failed
             counts = PublishCounts(
-                found=found, new=new, duplicates=len(records) - new, near_duplicates=versions
+                found=found,
+                new=new,
+                duplicates=found - failed - new,
+                near_duplicates=versions,
+                failed=failed,
+                unplaced=unplaced,
             )
-            conn.execute(
-                update(files)
-                .where(files.c.sha256 == sha256)
-                .values(
-                    state="stored",
-                    found=counts.found,
-                    new=counts.new,
-                    duplicates=counts.duplicates,
-                    failed=failed,
-                    unplaced=unplaced,
-                    encoding=encoding,
-                    final_path=final_path,
-                    updated_at=time.time(),
-                )
-            )
+            if chunk is None:
+                self._mark_stored(conn, sha256, counts, encoding, final_path, from_state=None)
+            else:
+                counts = self._store_chunk(conn, sha256, chunk, counts, encoding, final_path)
         return counts
 
     @staticmethod
-    def _count_first_seen(conn: Connection, sha256: str, ids: Sequence[str]) -> tuple[int, int]:
-        """Articles this file brought first, and how many of those are near-duplicates."""
+    def _mark_stored(
+        conn: Connection,
+        sha256: str,
+        counts: PublishCounts,
+        encoding: str,
+        final_path: str | None,
+        from_state: FileState | None,
+    ) -> int:
+        query = update(files).where(files.c.sha256 == sha256)
+        if from_state is not None:
+            query = query.where(files.c.state == from_state)
+        return conn.execute(
+            query.values(
+                state="stored",
+                found=counts.found,
+                new=counts.new,
+                duplicates=counts.duplicates,
+                failed=counts.failed,
+                unplaced=counts.unplaced,
+                encoding=encoding,
+                final_path=final_path,
+                updated_at=time.time(),
+            )
+        ).rowcount
+
+    def _store_chunk(
+        self,
+        conn: Connection,
+        sha256: str,
+        number: int,
+        counts: PublishCounts,
+        encoding: str,
+        final_path: str | None,
+    ) -> PublishCounts:
+        conn.execute(
+            update(chunks)
+            .where(chunks.c.sha256 == sha256, chunks.c.number == number)
+            .values(
+                state="stored",
+                lease_until=None,
+                found=counts.found,
+                new=counts.new,
+                duplicates=counts.duplicates,
+                near_duplicates=counts.near_duplicates,
+                failed=counts.failed,
+                unplaced=counts.unplaced,
+            )
+        )
+        totals = conn.execute(
+            select(
+                func.count(),
+                func.count().filter(chunks.c.state != "stored"),
+                *(
+                    func.coalesce(func.sum(chunks.c[name]), 0)
+                    for name in ("found", "new", "duplicates", "near_duplicates", "failed")
+                ),
+                func.coalesce(func.sum(chunks.c.unplaced), 0),
+            ).where(chunks.c.sha256 == sha256)
+        ).one()
+        _, remaining, found, new, duplicates, versions, failed, unplaced = totals
+        if remaining:
+            return dataclasses.replace(counts, file_complete=False)
+        whole = PublishCounts(found, new, duplicates, versions, failed, unplaced)
+        # only the publish that flips split → stored finishes the file
+        flipped = self._mark_stored(conn, sha256, whole, encoding, final_path, from_state="split")
+        return whole if flipped else dataclasses.replace(whole, file_complete=False)
+
+    @staticmethod
+    def _count_first_seen(
+        conn: Connection,
+        sha256: str,
+        ids: Sequence[str],
+        index_range: tuple[int, int] | None = None,
+    ) -> tuple[int, int]:
+        """Articles this file (this chunk of it) brought first, and how many are near-duplicates.
+
+        An article seen in two chunks of one file is new only in the chunk of its first sighting.
+        """
         total = versions = 0
-        # chunks keep the IN list under SQLite's variable limit
+        first_here = articles.c.first_sha256 == sha256
+        if index_range is not None:
+            first_here = and_(
+                first_here,
+                articles.c.first_index >= index_range[0],
+                articles.c.first_index < index_range[1],
+            )
+        # batches keep the IN list under SQLite's variable limit
         for start in range(0, len(ids), 500):
-            chunk = ids[start : start + 500]
+            batch = ids[start : start + 500]
             first, linked = conn.execute(
                 select(func.count(), func.count(articles.c.duplicate_of))
                 .select_from(articles)
-                .where(articles.c.id.in_(chunk), articles.c.first_sha256 == sha256)
+                .where(articles.c.id.in_(batch), first_here)
             ).one()
             total += first
             versions += linked

@@ -3,6 +3,7 @@ taken and enqueued; the reconciler re-sends work whose message or worker was los
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Callable
@@ -66,7 +67,13 @@ def _text(path: str | bytes) -> str:
 class Watcher:
     """Watches ``settings.inbox`` until ``stop()``; safe to run in a thread."""
 
-    def __init__(self, settings: Settings, store: Store, enqueue: Callable[[str], str]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        enqueue: Callable[[str], str],
+        enqueue_chunk: Callable[[str, int], str] | None = None,
+    ) -> None:
         settings.ensure_dirs()
         self.settings = settings
         self.store = store
@@ -81,6 +88,7 @@ class Watcher:
             failed_dir=settings.failed_dir,
         )
         self.enqueue = enqueue
+        self.enqueue_chunk = enqueue_chunk
         self._hints = _Hints()
         self._stop = threading.Event()
         self._observer: BaseObserver | None = None
@@ -152,18 +160,30 @@ class Watcher:
             requeue_after = self.settings.requeue_after_seconds
         try:
             due = self.store.due_for_enqueue(requeue_after)
+            due_chunks = self.store.due_chunks(requeue_after) if self.enqueue_chunk else []
         except Exception as exc:
             log.error("reconcile.failed", error=str(exc))
             return
         for sha256 in due:
-            try:
-                task_id = self.enqueue(sha256)
-            except Exception as exc:
-                log.error("file.enqueue_failed", sha256=sha256, error=str(exc))
-            else:
-                log.warning(
-                    "file.requeued",
-                    sha256=sha256,
-                    task_id=task_id,
-                    reason="not finished in time: lost message or worker",
-                )
+            self._resend("file.requeued", sha256, functools.partial(self.enqueue, sha256))
+        for sha256, number in due_chunks:
+            self._resend(
+                "chunk.requeued",
+                sha256,
+                functools.partial(self.enqueue_chunk, sha256, number),  # type: ignore[arg-type]
+                chunk=number,
+            )
+
+    def _resend(self, event: str, sha256: str, send: Callable[[], str], **fields: object) -> None:
+        try:
+            task_id = send()
+        except Exception as exc:
+            log.error("file.enqueue_failed", sha256=sha256, error=str(exc), **fields)
+        else:
+            log.warning(
+                event,
+                sha256=sha256,
+                task_id=task_id,
+                reason="not finished in time: lost message or worker",
+                **fields,
+            )
