@@ -1,11 +1,6 @@
 """newsingest: news dump files in, clean de-duplicated enriched article records out."""
 
-from importlib.metadata import PackageNotFoundError, version
-
-try:
-    __version__ = version("newsingest")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0"
-
-# Stored in every record: bump when parsing or enrichment changes what a record holds.
-PIPELINE_VERSION = f"{__version__}+p1"
+# The package version, and the pipeline version stored in every record: bump it when parsing or
+# enrichment changes what a record holds (`newsingest reenrich --older-than` finds older records).
+__version__ = "0.2.0"
+PIPELINE_VERSION = __version__

@@ -189,6 +189,45 @@ def requeue(
         raise typer.Exit(1)
 
 
+@app.command()
+def reenrich(
+    ctx: typer.Context,
+    older_than: Annotated[
+        str | None,
+        typer.Option("--older-than", help="Only records made by a pipeline older than this."),
+    ] = None,
+    in_process: Annotated[
+        bool, typer.Option("--in-process", help="Enrich here instead of through the workers.")
+    ] = False,
+) -> None:
+    """Run the enrichers again on stored articles, from their stored text, through the workers.
+
+    No file is parsed again and de-duplication is not touched."""
+    from worker.pipeline import Resources, reenrich_articles
+    from worker.queue import TASK_REENRICH, create_app
+    from worker.store import Store
+
+    settings = _settings(ctx)
+    store = Store.from_url(settings.resolved_store_url)
+    ids = store.article_ids(older_than)
+    store.close()
+    batches = [
+        ids[start : start + settings.chunk_articles]
+        for start in range(0, len(ids), settings.chunk_articles)
+    ]
+    if in_process:
+        resources = Resources.build(settings)
+        done = sum(reenrich_articles(resources, batch) for batch in batches)
+        resources.store.close()
+        out.print(f"re-enriched {done} articles")
+        return
+    celery = create_app(settings)
+    for batch in batches:
+        celery.send_task(TASK_REENRICH, args=[batch])
+    log.info("reenrich.queued", articles=len(ids), batches=len(batches), older_than=older_than)
+    out.print(f"queued {len(ids)} articles in {len(batches)} batches for the workers")
+
+
 # --- one-shot and queries ---------------------------------------------------------------------
 
 

@@ -72,7 +72,7 @@ class Settings(BaseSettings):
         3, ge=1, description="a file started this many times without finishing is quarantined"
     )
     chunk_articles: int = Field(
-        500,
+        200,
         ge=1,
         description="a dump with more articles is split into chunks of this many, shared by all "
         "workers; also bounds a worker's memory",

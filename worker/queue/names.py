@@ -3,3 +3,4 @@
 QUEUE = "newsingest"
 TASK_PROCESS_FILE = "newsingest.process_file"
 TASK_PROCESS_CHUNK = "newsingest.process_chunk"
+TASK_REENRICH = "newsingest.reenrich"

@@ -11,8 +11,13 @@ from sqlalchemy.exc import OperationalError
 
 from worker.errors import TransientError
 from worker.log import configure_logging, get_logger
-from worker.pipeline import Resources, process_queued_chunk, process_queued_file
-from worker.queue.names import TASK_PROCESS_CHUNK, TASK_PROCESS_FILE
+from worker.pipeline import (
+    Resources,
+    process_queued_chunk,
+    process_queued_file,
+    reenrich_articles,
+)
+from worker.queue.names import TASK_PROCESS_CHUNK, TASK_PROCESS_FILE, TASK_REENRICH
 
 log = get_logger("newsingest.tasks")
 
@@ -55,6 +60,10 @@ def register(app: Celery) -> None:
     def process_chunk(self: PipelineTask, sha256: str, number: int) -> dict[str, Any] | None:
         summary = process_queued_chunk(self.resources, sha256, number, self.request.id)
         return None if summary is None else {"state": summary.state, "found": summary.found}
+
+    @app.task(name=TASK_REENRICH, **retry_policy)
+    def reenrich(self: PipelineTask, ids: list[str]) -> int:
+        return reenrich_articles(self.resources, ids)
 
     @signals.setup_logging.connect(weak=False)
     def _logging(**_: Any) -> None:

@@ -22,6 +22,19 @@ from worker.store import near
 from worker.store.db import create_store_engine, insert_ignore
 from worker.store.schema import articles, chunks, drops, files, sources
 
+# Record fields that enrichers own (and `newsingest reenrich` may rewrite).
+ENRICHED_FIELDS = (
+    "lead",
+    "language",
+    "word_count",
+    "reading_time_s",
+    "image_credit",
+    "entities",
+    "countries",
+    "keywords",
+    "quotes",
+)
+
 FileState = Literal["queued", "processing", "split", "stored", "done", "failed"]
 STATES: tuple[FileState, ...] = ("queued", "processing", "split", "stored", "done", "failed")
 
@@ -534,6 +547,58 @@ class Store:
                 )
             for row in conn.execute(query).mappings():
                 yield _record(row, found_sources.get(row["id"], []))
+
+    # --- re-enrichment --------------------------------------------------------------------------
+
+    def article_ids(self, older_than: str | None = None) -> list[str]:
+        """Ids of stored articles, all or those made by a pipeline older than ``older_than``."""
+        from packaging.version import InvalidVersion, Version
+
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(articles.c.id, articles.c.pipeline_version).order_by(articles.c.id)
+            ).all()
+        if older_than is None:
+            return [row.id for row in rows]
+        limit = Version(older_than)
+
+        def older(version: str) -> bool:
+            try:
+                return Version(version) < limit
+            except InvalidVersion:  # not a version we ever wrote: treat as oldest
+                return True
+
+        return [row.id for row in rows if older(row.pipeline_version)]
+
+    def texts(self, ids: Sequence[str]) -> list[RowMapping]:
+        """What enrichment reads of stored articles: id, title, body, caption and credit."""
+        columns = (
+            articles.c.id,
+            articles.c.title,
+            articles.c.body,
+            articles.c.image_caption,
+            articles.c.image_credit,
+            articles.c.first_index,
+        )
+        found: list[RowMapping] = []
+        with self.engine.connect() as conn:
+            for start in range(0, len(ids), 500):
+                query = select(*columns).where(articles.c.id.in_(ids[start : start + 500]))
+                found.extend(conn.execute(query).mappings())
+        order = {article_id: n for n, article_id in enumerate(ids)}
+        return sorted(found, key=lambda row: order[row["id"]])
+
+    def update_enrichment(self, updates: Sequence[dict[str, Any]]) -> int:
+        """Replace the enrichment fields of stored articles; ids, text and links stay."""
+        allowed = set(ENRICHED_FIELDS) | {"pipeline_version"}
+        changed = 0
+        with self.engine.begin() as conn:
+            for values in updates:
+                fields = {k: v for k, v in values.items() if k in allowed}
+                changed += conn.execute(
+                    update(articles).where(articles.c.id == values["id"]).values(**fields)
+                ).rowcount
+        return changed
 
     # --- status ---------------------------------------------------------------------------------
 
