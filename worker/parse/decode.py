@@ -82,7 +82,12 @@ def clean_text(text: str) -> str:
     ftfy is thorough but slow (about 7 MB/s); most dumps hold no mojibake at all. It runs only on
     the lines that show its signature, so clean text costs a regex scan, a translate and NFC.
     """
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if _MAYBE_DIRTY.search(text) is None:  # one cheap scan: the usual case, a clean line
+        if text.isascii() or unicodedata.is_normalized("NFC", text):
+            return text
+        return unicodedata.normalize("NFC", text)
     if _SUSPECT.search(text):
         text = "\n".join(
             ftfy.fix_text(line, _FTFY) if _SUSPECT.search(line) else line
@@ -122,3 +127,9 @@ _INVISIBLES: dict[int, str | None] = {
     0x7F: None,
 }
 _INVISIBLE = re.compile("[" + "".join(re.escape(chr(code)) for code in _INVISIBLES) + "]")
+# Every match of _SUSPECT or _INVISIBLE starts with one of these characters. A bare character
+# class is searched several times faster than _SUSPECT's alternation (which the regex engine has
+# to try at every position), so clean text is told apart in one fast scan.
+_MAYBE_DIRTY = re.compile(
+    "[\u00c2-\u00f4\u0080-\u009f&" + "".join(re.escape(chr(code)) for code in _INVISIBLES) + "]"
+)

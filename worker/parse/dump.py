@@ -166,12 +166,21 @@ def _is_repeat_of(block: _Block, captions: list[str]) -> bool:
     return len(distinct) == 1 and (distinct <= known or len(block.lines) > 1)
 
 
-def _same(a: str, b: str) -> bool:
-    return a == b or " ".join(a.split()).casefold() == " ".join(b.split()).casefold()
+def _key(text: str) -> str:
+    """What two texts must share to be "the same": spacing and case do not count."""
+    return " ".join(text.split()).casefold()
 
 
 def _is_title_block(block: _Block, title: str) -> bool:
-    return all(_same(line, title) for line in block.lines)
+    title_key = None
+    for line in block.lines:
+        if line == title:
+            continue
+        if title_key is None:
+            title_key = _key(title)
+        if _key(line) != title_key:
+            return False
+    return True
 
 
 def _header_end(blocks: list[_Block]) -> tuple[list[str], int]:
@@ -244,14 +253,17 @@ def _header_lines(block: _Block) -> list[str]:
 def _body(blocks: list[_Block], title: str, caption: str | None) -> list[str]:
     """Body paragraphs, without markers, repeats of the header, or a paragraph said twice."""
     paragraphs: list[str] = []
+    # each text is normalised once, not once per comparison
+    skip = {_key(title)} if caption is None else {_key(title), _key(caption)}
+    previous = None
     for block in blocks:
-        lines = [line.strip() for line in block.lines if line.strip() not in MARKERS]
+        lines = [stripped for line in block.lines if (stripped := line.strip()) not in MARKERS]
         if not lines:
             continue
-        text = "\n".join(lines)
-        if _same(text, title) or (caption is not None and _same(text, caption)):
-            continue
-        if paragraphs and _same(paragraphs[-1], text):
+        text = lines[0] if len(lines) == 1 else "\n".join(lines)
+        key = _key(text)
+        if key in skip or key == previous:
             continue
         paragraphs.append(text)
+        previous = key
     return paragraphs

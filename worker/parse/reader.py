@@ -252,12 +252,21 @@ def iter_raw_lines(
         buffer = tail + block
         last = 0
         final = not block
-        for match in _NEWLINE.finditer(buffer):
-            if match.end() == len(buffer) and buffer.endswith(b"\r") and not final:
-                break  # a CR at the end of a block may be the first half of a CRLF
-            yield position - len(buffer) + last, buffer[last : match.start()]
-            last = match.end()
-        tail = buffer[last:]
+        if b"\r" not in buffer:  # LF only, the usual case: bytes.split beats a regex per line
+            pieces = buffer.split(b"\n")
+            tail = pieces.pop()  # after the last LF: the start of a line the next block ends
+            line_offset = position - len(buffer)
+            for piece in pieces:
+                yield line_offset, piece
+                line_offset += len(piece) + 1
+            last = len(buffer) - len(tail)
+        else:
+            for match in _NEWLINE.finditer(buffer):
+                if match.end() == len(buffer) and buffer.endswith(b"\r") and not final:
+                    break  # a CR at the end of a block may be the first half of a CRLF
+                yield position - len(buffer) + last, buffer[last : match.start()]
+                last = match.end()
+            tail = buffer[last:]
         if len(tail) > max_line_bytes:
             line_offset = position - len(buffer) + last
             raise LineTooLongError(
