@@ -73,7 +73,11 @@ def register(app: Celery) -> None:
     def _build_resources(**_: Any) -> None:
         # load enrichers (models) once per child, before the first message, not inside a task
         started = time.perf_counter()
-        PipelineTask._resources = Resources.build(app.settings)
+        try:
+            PipelineTask._resources = Resources.build(app.settings)
+        except TRANSIENT as exc:  # the store is away: the first task builds them, or retries
+            log.error("worker.resources_unavailable", error=str(exc))
+            return
         log.info(
             "worker.process_ready",
             enrichers=PipelineTask._resources.enrich.names,
