@@ -79,6 +79,34 @@ class NewsingestProcess:
         self._log.close()
 
 
+def oneshot_records(
+    folder: Path, files: dict[str, bytes], env: dict[str, str] | None = None
+) -> tuple[int, list[dict[str, Any]]]:
+    """The embedded default's answer for these files: `newsingest ingest` in ``folder`` (a fresh
+    SQLite store there), then `newsingest articles --all`. Returns ingest's exit status and the
+    records."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("NEWSINGEST_")}
+    run_env = {**clean, **(env or {})}
+    ingest = subprocess.run(
+        [sys.executable, "-m", "worker", "ingest", *sorted(files)],
+        cwd=folder,
+        env=run_env,
+        capture_output=True,
+    )
+    listing = subprocess.run(
+        [sys.executable, "-m", "worker", "articles", "--all"],
+        cwd=folder,
+        env=run_env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return ingest.returncode, [json.loads(line) for line in listing.splitlines()]
+
+
 def wait_until(check: Callable[[], T], timeout: float = 60, what: str = "condition") -> T:
     deadline = time.monotonic() + timeout
     while True:

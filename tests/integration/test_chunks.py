@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import dataclasses
 import gzip
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.dumps import SHAPES, STORIES, render_dump
-from tests.integration.procs import NewsingestProcess, wait_until
+from tests.integration.procs import NewsingestProcess, oneshot_records, wait_until
 from worker.settings import Settings
 from worker.store import Store
 
@@ -88,31 +85,10 @@ def test_a_big_dump_is_shared_by_the_workers(tmp_path: Path, redis_url, postgres
     assert all(any(e.get("event") == "chunk.stored" for e in w.events()) for w in workers)
 
     # a one-shot ingest of the same file (chunked in-process) gives the same records
-    (tmp_path / "oneshot").mkdir()
-    (tmp_path / "oneshot" / "big.txt.gz").write_bytes(data)
-    oneshot_env = {
-        "NEWSINGEST_CHUNK_ARTICLES": str(PER_CHUNK),
-        "NEWSINGEST_ENRICHERS": '["language", "stats"]',
-    }
-    subprocess.run(
-        [sys.executable, "-m", "worker", "ingest", "big.txt.gz"],
-        cwd=tmp_path / "oneshot",
-        env={**_clean_env(), **oneshot_env},
-        check=True,
-        capture_output=True,
+    status, oneshot = oneshot_records(
+        tmp_path / "oneshot",
+        {"big.txt.gz": data},
+        {"NEWSINGEST_CHUNK_ARTICLES": str(PER_CHUNK), "NEWSINGEST_ENRICHERS": '["stats"]'},
     )
-    listing = subprocess.run(
-        [sys.executable, "-m", "worker", "articles", "--all"],
-        cwd=tmp_path / "oneshot",
-        env=_clean_env(),
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    assert _comparable(json.loads(line) for line in listing.splitlines()) == _comparable(records)
-
-
-def _clean_env() -> dict[str, str]:
-    import os
-
-    return {k: v for k, v in os.environ.items() if not k.startswith("NEWSINGEST_")}
+    assert status == 0
+    assert _comparable(oneshot) == _comparable(records)

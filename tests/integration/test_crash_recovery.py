@@ -4,15 +4,12 @@ same store as a run without the crash."""
 from __future__ import annotations
 
 import dataclasses
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.dumps import SHAPES, STORIES, render_dump
-from tests.integration.procs import NewsingestProcess, wait_until
+from tests.integration.procs import NewsingestProcess, oneshot_records, wait_until
 from worker.settings import Settings
 from worker.store import Store
 
@@ -39,24 +36,9 @@ def _dumps() -> dict[str, bytes]:
 
 def _reference(tmp_path: Path, dumps: dict[str, bytes]) -> set[tuple]:
     """What the store holds after a run without any crash (`ingest` on the embedded default)."""
-    folder = tmp_path / "reference"
-    folder.mkdir()
-    for name, data in dumps.items():
-        (folder / name).write_bytes(data)
-    subprocess.run(
-        [sys.executable, "-m", "worker", "ingest", *sorted(dumps)],
-        cwd=folder,
-        check=True,
-        capture_output=True,
-    )
-    listing = subprocess.run(
-        [sys.executable, "-m", "worker", "articles", "--all"],
-        cwd=folder,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    return {_comparable(json.loads(line)) for line in listing.splitlines()}
+    status, records = oneshot_records(tmp_path / "reference", dumps)
+    assert status == 0
+    return {_comparable(record) for record in records}
 
 
 def _comparable(record: dict) -> tuple:

@@ -4,14 +4,12 @@ broker and a real PostgreSQL store, as docker-compose runs them."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.dumps import BRIDGE, HARBOUR, LIBRARY, ORCHARD, render_dump, seed_like_dump
-from tests.integration.procs import NewsingestProcess, slow_copy, wait_until
+from tests.integration.procs import NewsingestProcess, oneshot_records, slow_copy, wait_until
 from worker.settings import Settings
 from worker.store import Store
 
@@ -59,27 +57,10 @@ def scale_out(tmp_path: Path, redis_url: str, postgres_url: str):
             process.stop()
 
 
-def _embedded_ids(tmp_path: Path, files: dict[str, bytes]) -> dict[str, set[str]]:
+def _embedded_ids(tmp_path: Path, files: dict[str, bytes]) -> dict[str, str]:
     """Article ids per title from `newsingest ingest` on the embedded SQLite default."""
-    folder = tmp_path / "embedded"
-    folder.mkdir()
-    for name, data in files.items():
-        (folder / name).write_bytes(data)
-    result = subprocess.run(
-        [sys.executable, "-m", "worker", "ingest", *sorted(files)],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-    )
-    assert result.returncode == 1  # empty.txt fails
-    articles = subprocess.run(
-        [sys.executable, "-m", "worker", "articles", "--all"],
-        cwd=folder,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    records = [json.loads(line) for line in articles.stdout.splitlines()]
+    status, records = oneshot_records(tmp_path / "embedded", files)
+    assert status == 1  # empty.txt fails
     return {r["title"]: r["id"] for r in records}
 
 
