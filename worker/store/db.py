@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, insert, make_url
+from sqlalchemy import Engine, create_engine, event, insert, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.schema import Table
@@ -14,6 +14,8 @@ from worker.store.schema import metadata
 
 # Several processes (watcher, workers, CLI) share one SQLite file: wait for a lock, don't fail.
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
+# pg_advisory_xact_lock key taken while creating the schema (any fixed number does)
+_SCHEMA_LOCK = 0x6E5F_7363_6865_6D61
 
 
 def create_store_engine(url: str, **kwargs: Any) -> Engine:
@@ -34,7 +36,12 @@ def create_store_engine(url: str, **kwargs: Any) -> Engine:
         # concurrency within PostgreSQL's max_connections.
         kwargs = {"pool_size": 2, "max_overflow": 4, **kwargs}
         engine = create_engine(url, pool_pre_ping=True, **kwargs)
-    metadata.create_all(engine)
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            # N workers starting together on a fresh database would race to create the same
+            # tables (duplicate pg_type rows): one creates them, the others wait, then find them.
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
+        metadata.create_all(conn)
     return engine
 
 
