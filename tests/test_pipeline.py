@@ -350,3 +350,23 @@ class TestRequeueFailed:
         digest = _take(resources, "empty.txt", b"   \n")
         process_queued_file(resources, digest, "t")
         assert failed_files(resources) == [resources.settings.failed_dir / "empty.txt"]
+
+
+class TestNearDuplicateCounts:
+    def test_a_version_is_counted_in_the_file_summary_and_the_ledger(self, resources) -> None:
+        """A re-scraped, lightly edited story: the watcher-path summary (read back from the
+        ledger) and the ledger row both count it as a near-duplicate."""
+        import dataclasses
+
+        _take(resources, "first.txt", render_dump([HARBOUR]).encode())
+        first = sha(render_dump([HARBOUR]).encode())
+        process_queued_file(resources, first, "t-1")
+        edited = dataclasses.replace(
+            HARBOUR,
+            paragraphs=(*HARBOUR.paragraphs[:-1], "The new timetable takes effect in April."),
+        )
+        data = render_dump([edited]).encode()
+        digest = _take(resources, "update.txt", data)
+        summary = process_queued_file(resources, digest, "t-2")
+        assert (summary.new, summary.near_duplicates) == (1, 1)
+        assert resources.store.get_file(digest)["near_duplicates"] == 1

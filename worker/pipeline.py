@@ -279,6 +279,7 @@ def summary_from_ledger(row: dict, state: str, file_name: str | None = None) -> 
         duplicates=(row["found"] or 0) if state == "duplicate" else row["duplicates"] or 0,
         failed=row["failed"] or 0,
         unplaced_lines=row["unplaced"] or 0,
+        near_duplicates=0 if state == "duplicate" else row["near_duplicates"] or 0,
         error=row["error"],
         duplicate_of_file=row["name"] if state == "duplicate" else None,
     )

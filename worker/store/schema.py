@@ -41,6 +41,7 @@ files = Table(
     Column("found", Integer),
     Column("new", Integer),
     Column("duplicates", Integer),
+    Column("near_duplicates", Integer),  # of the new: versions of a story stored before
     Column("failed", Integer),
     Column("unplaced", Integer),
     Column("error", JSON),

@@ -441,6 +441,7 @@ class Store:
                 found=counts.found,
                 new=counts.new,
                 duplicates=counts.duplicates,
+                near_duplicates=counts.near_duplicates,
                 failed=counts.failed,
                 unplaced=counts.unplaced,
                 encoding=encoding,
