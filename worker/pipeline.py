@@ -24,11 +24,19 @@ from sqlalchemy.engine import RowMapping
 from worker import PIPELINE_VERSION
 from worker.dedupe import NearDupConfig, article_id
 from worker.enrich import EnrichPipeline, build_pipeline
-from worker.errors import DumpError, EmptyDumpError, FileChangedError, NoArticlesError
+from worker.errors import DumpError, FileChangedError
 from worker.files import destination, move, sha256_file, write_error_report
 from worker.log import get_logger
 from worker.models import ArticleRecord, FileSummary, ParsedArticle, Source, Unplaced
-from worker.parse import DumpPart, ReadLimits, iter_part, parse_dump, prepare_dump, remove_scratch
+from worker.parse import (
+    DumpPart,
+    ReadLimits,
+    iter_part,
+    parse_dump,
+    prepare_dump,
+    remove_scratch,
+    require_articles,
+)
 from worker.settings import Settings
 from worker.store import ChunkPlan, PublishCounts, Store
 
@@ -170,12 +178,7 @@ def plan_dump(parts: Sequence[DumpPart], per_chunk: int, limits: ReadLimits) -> 
         plan.chunks.append(
             _chunk(len(plan.chunks), part, start, None, first_index, first_line, count)
         )
-    if total == 0:
-        if not plan.unplaced:
-            raise EmptyDumpError("the file holds only whitespace")
-        raise NoArticlesError(
-            "no article (a title followed by body paragraphs) found", line=plan.unplaced[0].line
-        )
+    require_articles(total, plan.unplaced)
     log.info(
         "file.parsed",
         articles=total,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,6 +27,7 @@ __all__ = [
     "parse_file",
     "prepare_dump",
     "remove_scratch",
+    "require_articles",
 ]
 
 
@@ -72,12 +73,24 @@ def parse_file(path: Path, scratch: Path, limits: ReadLimits = ReadLimits()) -> 
                     result.unplaced.append(item)
     finally:
         remove_scratch(scratch)
-    if not result.articles:
-        if not result.unplaced:
-            raise EmptyDumpError("the file holds only whitespace")
-        where = result.unplaced[0].line
-        raise NoArticlesError("no article (a title followed by body paragraphs) found", line=where)
+    require_articles(len(result.articles), result.unplaced)
     return result
+
+
+def require_articles(found: int, unplaced: Sequence[Unplaced]) -> None:
+    """A dump must hold at least one article.
+
+    Raises:
+        EmptyDumpError: nothing at all was read (only whitespace).
+        NoArticlesError: text, but no title followed by body paragraphs.
+    """
+    if found:
+        return
+    if not unplaced:
+        raise EmptyDumpError("the file holds only whitespace")
+    raise NoArticlesError(
+        "no article (a title followed by body paragraphs) found", line=unplaced[0].line
+    )
 
 
 def parse_dump(data: bytes, limits: ReadLimits = ReadLimits()) -> ParseResult:

@@ -193,9 +193,6 @@ class Store:
             query = select(files).where(files.c.state == state).order_by(files.c.updated_at)
             return list(conn.execute(query).mappings())
 
-    def set_path(self, sha256: str, path: str) -> None:
-        self._set_state(sha256, None, path=path)
-
     def _set_state(self, sha256: str, state: FileState | None, **values: Any) -> None:
         if state is not None:
             values["state"] = state

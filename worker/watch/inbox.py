@@ -25,13 +25,18 @@ def is_ignored(path: Path) -> bool:
     return name.startswith(".") or any(fnmatch.fnmatch(name, p) for p in PARTIAL_PATTERNS)
 
 
+def is_candidate(path: Path) -> bool:
+    """A regular file to take, once complete: not waiting for a rename, never a symlink."""
+    return not is_ignored(path) and not path.is_symlink() and path.is_file()
+
+
 def iter_inbox(inbox: Path) -> Iterator[Path]:
     """Every candidate file in the inbox and its sub-folders; symlinks are never followed."""
     for root, dirs, names in os.walk(inbox, followlinks=False):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(names):
             path = Path(root) / name
-            if not is_ignored(path) and not path.is_symlink() and path.is_file():
+            if is_candidate(path):
                 yield path
 
 
@@ -88,9 +93,6 @@ class SettleTracker:
             entry.moved_in = True
         if complete:
             entry.closed_at = now
-
-    def forget(self, path: Path) -> None:
-        self._pending.pop(path, None)
 
     def ready(self) -> list[Path]:
         """Files complete now; they leave the tracker."""

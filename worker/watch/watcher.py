@@ -23,7 +23,7 @@ from watchdog.observers.polling import PollingObserver
 from worker.log import get_logger
 from worker.settings import Settings
 from worker.store import Store
-from worker.watch.inbox import FileTaker, SettleTracker, is_ignored, iter_inbox
+from worker.watch.inbox import FileTaker, SettleTracker, is_candidate, iter_inbox
 
 log = get_logger("newsingest.watch")
 
@@ -118,7 +118,7 @@ class Watcher:
                     self.scan()
                     next_scan = now + self.settings.rescan_seconds
                 for path, happened in paths.items():
-                    if self._candidate(path):
+                    if path.is_relative_to(self.inbox) and is_candidate(path):
                         self.tracker.note(
                             path, complete="closed" in happened, moved_in="moved" in happened
                         )
@@ -134,9 +134,6 @@ class Watcher:
             self._observer.stop()
             self._observer.join()
             log.info("watch.stopped")
-
-    def _candidate(self, path: Path) -> bool:
-        return path.is_relative_to(self.inbox) and not is_ignored(path) and not path.is_symlink()
 
     def scan(self) -> int:
         """Note every file in the inbox; the tracker decides when each is complete."""
