@@ -238,10 +238,12 @@ def ingest(
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
 ) -> None:
     """Process files in place (not moved), print a summary per file; exit 1 if any failed."""
-    from worker.pipeline import Resources, ingest_in_place
+    from worker.driver import FileDriver
+    from worker.pipeline import Resources
 
     resources = Resources.build(_settings(ctx))
-    summaries = [ingest_in_place(resources, path) for path in files]
+    driver = FileDriver(resources)
+    summaries = [driver.ingest(path) for path in files]
     if as_json:
         out.print_json(data=[dataclasses.asdict(s) for s in summaries])
     else:

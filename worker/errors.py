@@ -66,6 +66,25 @@ class FileChangedError(DumpError):
     hint = "the file changed or vanished after it was taken; drop it again once it is complete"
 
 
+class NotRegularFileError(DumpError):
+    """The inbox entry is not a regular file (a symlink, a FIFO, a socket, a device, a folder),
+    or became one after it was noticed. Nothing was read from it."""
+
+    code = "not_a_regular_file"
+    hint = (
+        "only regular files are taken; symlinks are never followed. Drop the file itself "
+        "(copy it into the inbox)"
+    )
+
+
+class ArticleTooLongError(DumpError):
+    code = "article_too_long"
+    hint = (
+        "articles are separated by three blank lines; a dump without those separators reads as "
+        "one huge article. Check the exporter that wrote it"
+    )
+
+
 class ArticleError(IngestError):
     """One article could not be processed: it is counted as failed and the file goes on."""
 
@@ -77,3 +96,11 @@ class TransientError(IngestError):
 
     code = "transient"
     hint = "retried automatically"
+
+
+class ConfigurationError(IngestError):
+    """The installation is misconfigured (e.g. settings that do not match the store): work
+    pauses, logged loudly, and the files wait; no file is quarantined for it."""
+
+    code = "configuration"
+    hint = "fix the configuration; the waiting files are taken again by themselves"

@@ -60,16 +60,24 @@ class Settings(BaseSettings):
     )
     concurrency: int = Field(2, ge=1, description="worker processes per `worker`/`run`")
     lease_seconds: float = Field(
-        900.0, description="work not finished within its lease is re-enqueued by the reconciler"
+        30.0,
+        gt=0,
+        description="a worker holds the file it works on by a lease that it renews every third "
+        "of this; work whose lease ran out (its worker died) is sent again by the reconciler",
     )
     requeue_after_seconds: float = Field(
-        300.0, description="a file queued this long without being started is enqueued again"
+        300.0,
+        description="work queued this long without being started is sent again (then twice as "
+        "long, and so on); a broker that reports an empty queue gets it again at once",
     )
     reconcile_seconds: float = Field(
-        15.0, description="how often the watcher looks in the ledger for lost or stalled work"
+        5.0, description="how often the watcher looks in the ledger for lost or stalled work"
     )
     max_attempts: int = Field(
-        3, ge=1, description="a file started this many times without finishing is quarantined"
+        3,
+        ge=1,
+        description="a file whose worker died this many times while working on it (a crash, "
+        "out of memory) is quarantined; retries after transient errors do not count",
     )
     chunk_articles: int = Field(
         200,
@@ -77,7 +85,9 @@ class Settings(BaseSettings):
         description="a dump with more articles is split into chunks of this many, shared by all "
         "workers; also bounds a worker's memory",
     )
-    task_time_limit: float = Field(600.0, description="hard limit of one task, below the lease")
+    task_time_limit: float = Field(
+        600.0, description="hard limit of one task: a task stuck longer is killed (a crash)"
+    )
     near_dup_threshold: float = Field(
         0.5,
         ge=0.0,

@@ -3,15 +3,32 @@
 kombu's virtual transports poll an empty queue once a second, which left idle workers waiting up to
 a second per file. The interval cannot be set through ``broker_transport_options`` here: the
 SQLAlchemy transport hands those to ``create_engine``, which rejects unknown keywords.
+
+kombu creates a queue's row under a lock that only guards threads of one process: the watcher and
+a worker starting together on a fresh broker both insert it, and the loser died with
+``IntegrityError`` ("Unrecoverable error" at worker start-up). Our channel takes the winner's row.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from kombu.transport import sqlalchemy
+from sqlalchemy.exc import IntegrityError
 
 EMBEDDED_TRANSPORT = "worker.queue.broker:EmbeddedTransport"
 EMBEDDED_PREFIX = "sqla+"
 
 
+class EmbeddedChannel(sqlalchemy.Channel):
+    def _get_or_create(self, queue: str) -> Any:
+        try:
+            return super()._get_or_create(queue)
+        except IntegrityError:  # another process created it first: use theirs
+            self.session.rollback()
+            return self.session.query(self.queue_cls).filter(self.queue_cls.name == queue).one()
+
+
 class EmbeddedTransport(sqlalchemy.Transport):
+    Channel = EmbeddedChannel
     polling_interval = 0.1

@@ -1,28 +1,28 @@
-"""Celery tasks: thin wiring from a message to the pipeline's plain functions."""
+"""Celery tasks: thin wiring from a message to the driver (``worker/driver.py``).
+
+A task's id is its lease holder's name; its retry number tells the ledger that a retry is not a
+crash. Errors are sorted by ``driver.classify``: a file's own fault is quarantined by the driver;
+transient and configuration errors are handed back and retried here; a lost lease means another
+worker has the file, so the message is simply done.
+"""
 
 from __future__ import annotations
 
+import random
 import time
+from collections.abc import Callable
 from typing import Any
 
 import structlog
 from celery import Celery, Task, signals
-from sqlalchemy.exc import OperationalError
 
-from worker.errors import TransientError
+from worker.driver import FileDriver, Run, classify, retry_delay
 from worker.log import configure_logging, get_logger
-from worker.pipeline import (
-    Resources,
-    process_queued_chunk,
-    process_queued_file,
-    reenrich_articles,
-)
+from worker.models import FileSummary
+from worker.pipeline import Resources, reenrich_articles
 from worker.queue.names import TASK_PROCESS_CHUNK, TASK_PROCESS_FILE, TASK_REENRICH
 
 log = get_logger("newsingest.tasks")
-
-# The store or broker away is worth waiting for; anything else is the file's own problem.
-TRANSIENT = (TransientError, OperationalError, ConnectionError, TimeoutError)
 
 
 class PipelineTask(Task):
@@ -36,32 +36,50 @@ class PipelineTask(Task):
             PipelineTask._resources = Resources.build(self.app.settings)
         return PipelineTask._resources
 
+    def drive(self, step: Callable[[FileDriver, Run], FileSummary | None]) -> dict | None:
+        """Run one driver step for this message; retry what is worth retrying."""
+        run = Run(
+            owner=self.request.id,
+            retries=self.request.retries,
+            enqueue_chunk=lambda sha256, number: self.app.send_task(
+                TASK_PROCESS_CHUNK, args=[sha256, number]
+            ).id,
+        )
+        try:
+            summary = step(FileDriver(self.resources), run)
+        except Exception as exc:
+            kind = classify(exc)
+            if kind == "lease_lost":
+                log.warning("task.lease_lost", reason=str(exc))
+                return None
+            if kind in ("transient", "configuration"):
+                if kind == "configuration":  # loud: nothing moves until someone fixes it
+                    log.error("work.paused", reason=str(exc), hint=getattr(exc, "hint", None))
+                delay = retry_delay(kind, self.request.retries) * random.uniform(0.5, 1.0)
+                raise self.retry(exc=exc, countdown=delay, max_retries=None) from exc
+            raise  # a bug: the lease runs out and the next attempt counts it as a crash
+        return None if summary is None else {"state": summary.state, "found": summary.found}
+
 
 def register(app: Celery) -> None:
-    retry_policy: dict[str, Any] = {
-        "base": PipelineTask,
-        "bind": True,
-        "autoretry_for": TRANSIENT,
-        "retry_backoff": 2,
-        "retry_backoff_max": 300,
-        "retry_jitter": True,
-        "max_retries": 20,
-    }
+    options: dict[str, Any] = {"base": PipelineTask, "bind": True}
 
-    def enqueue_chunk(sha256: str, number: int) -> str:
-        return app.send_task(TASK_PROCESS_CHUNK, args=[sha256, number]).id
-
-    @app.task(name=TASK_PROCESS_FILE, **retry_policy)
+    @app.task(name=TASK_PROCESS_FILE, **options)
     def process_file(self: PipelineTask, sha256: str) -> dict[str, Any] | None:
-        summary = process_queued_file(self.resources, sha256, self.request.id, enqueue_chunk)
-        return None if summary is None else {"state": summary.state, "found": summary.found}
+        return self.drive(lambda driver, run: driver.process_file(sha256, run))
 
-    @app.task(name=TASK_PROCESS_CHUNK, **retry_policy)
+    @app.task(name=TASK_PROCESS_CHUNK, **options)
     def process_chunk(self: PipelineTask, sha256: str, number: int) -> dict[str, Any] | None:
-        summary = process_queued_chunk(self.resources, sha256, number, self.request.id)
-        return None if summary is None else {"state": summary.state, "found": summary.found}
+        return self.drive(lambda driver, run: driver.process_chunk(sha256, number, run))
 
-    @app.task(name=TASK_REENRICH, **retry_policy)
+    @app.task(
+        name=TASK_REENRICH,
+        autoretry_for=(Exception,),
+        retry_backoff=2,
+        retry_backoff_max=300,
+        max_retries=20,
+        **options,
+    )
     def reenrich(self: PipelineTask, ids: list[str]) -> int:
         return reenrich_articles(self.resources, ids)
 
@@ -75,8 +93,8 @@ def register(app: Celery) -> None:
         started = time.perf_counter()
         try:
             PipelineTask._resources = Resources.build(app.settings)
-        except TRANSIENT as exc:  # the store is away: the first task builds them, or retries
-            log.error("worker.resources_unavailable", error=str(exc))
+        except Exception as exc:  # the store is away: the first task builds them, or retries
+            log.error("worker.resources_unavailable", error=str(exc), kind=classify(exc))
             return
         log.info(
             "worker.process_ready",
@@ -94,5 +112,6 @@ def register(app: Celery) -> None:
         structlog.contextvars.clear_contextvars()
 
     @signals.task_retry.connect(weak=False)
-    def _retry(request: Any, reason: Any, **_: Any) -> None:
-        log.warning("task.retry", task_id=request.id, reason=str(reason))
+    def _retry(request: Any = None, reason: Any = None, **_: Any) -> None:
+        # Celery sends (sender, request, reason, einfo): all by keyword, any may be missing
+        log.warning("task.retry", task_id=getattr(request, "id", None), reason=str(reason))

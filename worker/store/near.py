@@ -48,7 +48,7 @@ from worker.dedupe.near import (
     NearDupConfig,
     Signature,
 )
-from worker.errors import TransientError
+from worker.errors import ConfigurationError
 from worker.log import get_logger
 from worker.store.schema import articles, index_meta, lsh_bands, minhashes
 
@@ -60,7 +60,7 @@ CONFIG_KEY = "near_dup_config"
 _CHUNK = 1000  # keeps IN lists under SQLite's variable limit and PostgreSQL's statements small
 
 
-class IndexMismatchError(TransientError):
+class IndexMismatchError(ConfigurationError):
     """The stored index was built with other near-duplicate settings (or not at all)."""
 
     code = "near_dup_index_stale"

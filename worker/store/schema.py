@@ -26,15 +26,19 @@ files = Table(
     Column("sha256", String(64), primary_key=True),
     Column("name", Text, nullable=False),  # name as dropped (last path part)
     Column("path", Text, nullable=False),  # where the bytes are while being worked on
-    Column("size", Integer, nullable=False),
+    Column("size", BigInteger, nullable=False),  # dumps over 2 GiB exist
     # queued → processing (→ split, when its chunks are spread over the workers) → stored → done,
     # or failed.
     # "stored": the articles are committed, the file is not yet moved out of work/.
     Column("state", String(16), nullable=False, index=True),
+    # starts that did not follow a clean hand-back: crashes, not retries (see ledger.py)
     Column("attempts", Integer, nullable=False, default=0),
-    Column("task_id", String(64)),
-    Column("lease_until", Float),  # epoch seconds; processing past it is re-enqueued
-    Column("enqueued_at", Float),
+    Column("task_id", String(64)),  # the lease holder
+    Column("task_retries", Integer, nullable=False, default=0),  # its Celery retry number
+    Column("lease_until", Float),  # epoch seconds; renewed by the holder's heartbeat
+    Column("enqueued_at", Float),  # last time a message was sent for it
+    Column("next_send_at", Float),  # the reconciler re-sends no earlier than this (backoff)
+    Column("sends", Integer, nullable=False, default=0),  # re-sends so far: the backoff exponent
     Column("created_at", Float, nullable=False),
     Column("updated_at", Float, nullable=False),
     Column("encoding", String(32)),
@@ -59,16 +63,19 @@ chunks = Table(
     Column("part_path", Text, nullable=False),  # the dump, or an unpacked archive member
     Column("part_label", Text, nullable=False),  # archive member name, "" for the dump itself
     Column("encoding", String(32), nullable=False),
-    Column("start_offset", Integer, nullable=False),  # byte range [start, end) of the part
-    Column("end_offset", Integer),  # None: to the end of the part
+    Column("start_offset", BigInteger, nullable=False),  # byte range [start, end) of the part
+    Column("end_offset", BigInteger),  # None: to the end of the part
     Column("first_index", Integer, nullable=False),  # index in the file of its first article
     Column("first_line", Integer, nullable=False),
     Column("articles", Integer, nullable=False),
     Column("state", String(16), nullable=False),  # queued → processing → stored
     Column("attempts", Integer, nullable=False, default=0),
     Column("task_id", String(64)),
+    Column("task_retries", Integer, nullable=False, default=0),
     Column("lease_until", Float),
     Column("enqueued_at", Float),
+    Column("next_send_at", Float),
+    Column("sends", Integer, nullable=False, default=0),
     Column("found", Integer),
     Column("new", Integer),
     Column("duplicates", Integer),
@@ -86,6 +93,10 @@ drops = Table(
     Column("name", Text, nullable=False),
     Column("dropped_at", Float, nullable=False),
     Column("outcome", String(16), nullable=False),  # queued | duplicate
+    # the inbox file's "dev:ino:size:mtime_ns": the same file taken again after a crash resumes
+    # its drop instead of making a second one
+    Column("identity", String(96), unique=True),
+    Column("destination", Text),  # where a duplicate drop goes in processed/, chosen once
 )
 
 articles = Table(

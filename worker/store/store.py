@@ -1,17 +1,14 @@
-"""The results store: the file ledger and the article records, in one database.
+"""The results store: the article records, beside the file ledger (``ledger.py``) in one database.
 
-Every write is idempotent (keyed by content), so a redelivered task changes nothing, and every
-state change of the ledger is a conditional UPDATE, so two workers never both own one file.
+Every write is idempotent (keyed by content), so a redelivered task changes nothing. The publish
+that stores a file's articles moves its ledger row on in the same transaction, through the ledger.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import Connection, Engine, and_, func, or_, select, update
 from sqlalchemy.engine import RowMapping
@@ -20,7 +17,8 @@ from worker.dedupe.near import MinhashSignature, NearDupConfig, Signature
 from worker.models import ArticleRecord, Source
 from worker.store import near
 from worker.store.db import create_store_engine, insert_ignore
-from worker.store.schema import articles, chunks, drops, files, sources
+from worker.store.ledger import STATES, Ledger, PublishCounts
+from worker.store.schema import articles, drops, files, sources
 
 # Record fields that enrichers own (and `newsingest reenrich` may rewrite).
 ENRICHED_FIELDS = (
@@ -35,47 +33,12 @@ ENRICHED_FIELDS = (
     "quotes",
 )
 
-FileState = Literal["queued", "processing", "split", "stored", "done", "failed"]
-STATES: tuple[FileState, ...] = ("queued", "processing", "split", "stored", "done", "failed")
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    outcome: Literal["queued", "duplicate"]
-    file: RowMapping  # the ledger row of this content (the earlier one for a duplicate)
-
-
-@dataclass(frozen=True, slots=True)
-class PublishCounts:
-    found: int  # every sighting of an article, repeats inside the file included, and failures
-    new: int
-    duplicates: int
-    near_duplicates: int = 0  # of the new ones: versions of a story stored before
-    failed: int = 0
-    unplaced: int = 0
-    file_complete: bool = True  # this publish stored the file's last chunk
-
-
-@dataclass(frozen=True, slots=True)
-class ChunkPlan:
-    """A byte range of one part of a dump that starts on an article: a unit of work."""
-
-    number: int
-    part_path: str
-    part_label: str
-    encoding: str
-    start_offset: int
-    end_offset: int | None
-    first_index: int
-    first_line: int
-    articles: int
-
-
 class Store:
     """Ledger and records. Build one per process and share it; it holds the connection pool."""
 
     def __init__(self, engine: Engine, near_dup: NearDupConfig | None = None) -> None:
         self.engine = engine
+        self.ledger = Ledger(engine)
         self.near_dup = near_dup or NearDupConfig()
         self._signer: MinhashSignature | None = None
 
@@ -92,227 +55,6 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
-    # --- ledger -------------------------------------------------------------------------------
-
-    def claim(self, sha256: str, name: str, path: str, size: int, *, moves: bool = True) -> Claim:
-        """Record a drop of these bytes; the first drop of a content queues it."""
-        now = time.time()
-        with self.engine.begin() as conn:
-            inserted = conn.execute(
-                insert_ignore(self.engine, files).values(
-                    sha256=sha256,
-                    name=name,
-                    path=path,
-                    size=size,
-                    state="queued",
-                    attempts=0,
-                    enqueued_at=now,
-                    created_at=now,
-                    updated_at=now,
-                    moves=int(moves),
-                )
-            ).rowcount
-            outcome: Literal["queued", "duplicate"] = "queued" if inserted == 1 else "duplicate"
-            conn.execute(
-                drops.insert().values(sha256=sha256, name=name, dropped_at=now, outcome=outcome)
-            )
-            row = conn.execute(select(files).where(files.c.sha256 == sha256)).mappings().one()
-        return Claim(outcome, row)
-
-    def get_file(self, sha256: str) -> RowMapping | None:
-        with self.engine.connect() as conn:
-            return conn.execute(select(files).where(files.c.sha256 == sha256)).mappings().first()
-
-    def start(self, sha256: str, task_id: str, lease_seconds: float) -> RowMapping | None:
-        """Take a file for processing; None if it is done or another worker holds a live lease.
-
-        A queued file becomes ``processing``. A file left ``processing`` or ``stored`` by a worker
-        whose lease ran out, or by an earlier delivery of this same task, is taken over in the
-        state it was left in.
-        """
-        now = time.time()
-        # The same task id coming back means the broker redelivered it: the run that held the
-        # lease is gone (acks late + reject on worker lost), so there is no need to wait it out.
-        expired = or_(
-            files.c.lease_until.is_(None), files.c.lease_until < now, files.c.task_id == task_id
-        )
-        lease = {"task_id": task_id, "lease_until": now + lease_seconds, "updated_at": now}
-        with self.engine.begin() as conn:
-            taken = conn.execute(
-                update(files)
-                .where(files.c.sha256 == sha256, files.c.state == "queued")
-                .values(state="processing", attempts=files.c.attempts + 1, **lease)
-            ).rowcount
-            if not taken:
-                taken = conn.execute(
-                    update(files)
-                    .where(
-                        files.c.sha256 == sha256,
-                        files.c.state.in_(("processing", "stored")),
-                        expired,
-                    )
-                    .values(attempts=files.c.attempts + 1, **lease)
-                ).rowcount
-            if not taken:
-                return None
-            return conn.execute(select(files).where(files.c.sha256 == sha256)).mappings().one()
-
-    def renew(self, sha256: str, lease_seconds: float) -> None:
-        now = time.time()
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(files)
-                .where(files.c.sha256 == sha256)
-                .values(lease_until=now + lease_seconds, updated_at=now)
-            )
-
-    def mark_done(self, sha256: str) -> None:
-        self._set_state(sha256, "done", lease_until=None)
-
-    def mark_failed(
-        self, sha256: str, error: dict[str, Any], final_path: str | None = None
-    ) -> None:
-        self._set_state(sha256, "failed", error=error, final_path=final_path, lease_until=None)
-
-    def requeue(self, sha256: str, path: str | None = None) -> None:
-        """Put a failed file back in the queue, attempts reset (after a fix). Chunks it had
-        stored stay stored; the others start again from nothing."""
-        values: dict[str, Any] = {"attempts": 0, "error": None, "enqueued_at": time.time()}
-        if path is not None:
-            values["path"] = path
-        self._set_state(sha256, "queued", lease_until=None, final_path=None, **values)
-        with self.engine.begin() as conn:
-            conn.execute(
-                update(chunks)
-                .where(chunks.c.sha256 == sha256, chunks.c.state != "stored")
-                .values(state="queued", attempts=0, lease_until=None, task_id=None)
-            )
-
-    def files_in_state(self, state: FileState) -> list[RowMapping]:
-        with self.engine.connect() as conn:
-            query = select(files).where(files.c.state == state).order_by(files.c.updated_at)
-            return list(conn.execute(query).mappings())
-
-    def _set_state(self, sha256: str, state: FileState | None, **values: Any) -> None:
-        if state is not None:
-            values["state"] = state
-        values["updated_at"] = time.time()
-        with self.engine.begin() as conn:
-            conn.execute(update(files).where(files.c.sha256 == sha256).values(**values))
-
-    def due_for_enqueue(self, requeue_after: float) -> list[str]:
-        """Files whose message may be lost: queued too long, or a lease that ran out.
-
-        Marks them as enqueued now, so that two reconcilers don't both send them.
-        """
-        now = time.time()
-        stale = or_(
-            and_(files.c.state == "queued", files.c.enqueued_at < now - requeue_after),
-            and_(files.c.state.in_(("processing", "stored")), files.c.lease_until < now),
-        )
-        with self.engine.begin() as conn:
-            due = list(conn.execute(select(files.c.sha256).where(stale)).scalars())
-            if due:
-                conn.execute(
-                    update(files).where(files.c.sha256.in_(due), stale).values(enqueued_at=now)
-                )
-        return due
-
-    def mark_enqueued(self, sha256: str) -> None:
-        self._set_state(sha256, None, enqueued_at=time.time())
-
-    # --- chunks ---------------------------------------------------------------------------------
-
-    def split(
-        self, sha256: str, plans: Sequence[ChunkPlan], encoding: str = ""
-    ) -> list[RowMapping]:
-        """Record a file's chunks (once: a re-run finds the same plan) and mark the file split.
-
-        Returns the chunk rows, stored ones included."""
-        now = time.time()
-        with self.engine.begin() as conn:
-            conn.execute(
-                insert_ignore(self.engine, chunks),
-                [
-                    {
-                        "sha256": sha256,
-                        **{k: getattr(p, k) for k in ChunkPlan.__dataclass_fields__},
-                        "state": "queued",
-                        "attempts": 0,
-                        "enqueued_at": now,
-                    }
-                    for p in plans
-                ],
-            )
-            conn.execute(
-                update(files)
-                .where(files.c.sha256 == sha256, files.c.state == "processing")
-                .values(state="split", lease_until=None, encoding=encoding, updated_at=now)
-            )
-            return list(
-                conn.execute(
-                    select(chunks).where(chunks.c.sha256 == sha256).order_by(chunks.c.number)
-                ).mappings()
-            )
-
-    def chunk_rows(self, sha256: str) -> list[RowMapping]:
-        with self.engine.connect() as conn:
-            query = select(chunks).where(chunks.c.sha256 == sha256).order_by(chunks.c.number)
-            return list(conn.execute(query).mappings())
-
-    def start_chunk(
-        self, sha256: str, number: int, task_id: str, lease_seconds: float
-    ) -> RowMapping | None:
-        """Take a chunk, like ``start`` takes a file: None if stored or leased by another."""
-        now = time.time()
-        key = and_(chunks.c.sha256 == sha256, chunks.c.number == number)
-        takeable = or_(
-            chunks.c.state == "queued",
-            and_(
-                chunks.c.state == "processing",
-                or_(
-                    chunks.c.lease_until.is_(None),
-                    chunks.c.lease_until < now,
-                    chunks.c.task_id == task_id,
-                ),
-            ),
-        )
-        with self.engine.begin() as conn:
-            taken = conn.execute(
-                update(chunks)
-                .where(key, takeable)
-                .values(
-                    state="processing",
-                    attempts=chunks.c.attempts + 1,
-                    task_id=task_id,
-                    lease_until=now + lease_seconds,
-                )
-            ).rowcount
-            if not taken:
-                return None
-            return conn.execute(select(chunks).where(key)).mappings().one()
-
-    def due_chunks(self, requeue_after: float) -> list[tuple[str, int]]:
-        """Chunks of split files whose message or worker may be lost; marked as sent now."""
-        now = time.time()
-        stale = or_(
-            and_(chunks.c.state == "queued", chunks.c.enqueued_at < now - requeue_after),
-            and_(chunks.c.state == "processing", chunks.c.lease_until < now),
-        )
-        live = chunks.c.sha256.in_(select(files.c.sha256).where(files.c.state == "split"))
-        with self.engine.begin() as conn:
-            due = [
-                (row.sha256, row.number)
-                for row in conn.execute(select(chunks.c.sha256, chunks.c.number).where(stale, live))
-            ]
-            for sha256, number in due:
-                conn.execute(
-                    update(chunks)
-                    .where(chunks.c.sha256 == sha256, chunks.c.number == number)
-                    .values(enqueued_at=now)
-                )
-        return due
-
     # --- articles -------------------------------------------------------------------------------
 
     def publish(
@@ -321,13 +63,14 @@ class Store:
         file_name: str,
         records: Sequence[ArticleRecord],
         *,
+        owner: str,
         failed: int,
         unplaced: int,
         encoding: str,
-        final_path: str | None,
         signatures: Sequence[Signature | None] | None = None,
         chunk: int | None = None,
         index_range: tuple[int, int] | None = None,
+        lease_seconds: float = 30.0,
     ) -> PublishCounts:
         """Store a file's articles and mark it stored, in one transaction.
 
@@ -340,6 +83,8 @@ class Store:
         a stored story gets ``duplicate_of`` (that story's canonical id) and ``similarity``.
 
         Args:
+            owner: the lease holder publishing: if it no longer holds the file (or chunk), the
+                transaction rolls back with ``LeaseLostError``.
             signatures: the records' MinHash signatures, if the caller has them; else computed
                 here, before the transaction opens.
             chunk: the chunk these records come from: the chunk is marked stored, and the file
@@ -415,79 +160,12 @@ class Store:
                 unplaced=unplaced,
             )
             if chunk is None:
-                self._mark_stored(conn, sha256, counts, encoding, final_path, from_state=None)
+                self.ledger.mark_stored(conn, sha256, owner, counts, encoding)
             else:
-                counts = self._store_chunk(conn, sha256, chunk, counts, encoding, final_path)
+                counts = self.ledger.store_chunk(
+                    conn, sha256, chunk, owner, counts, encoding, lease_seconds
+                )
         return counts
-
-    @staticmethod
-    def _mark_stored(
-        conn: Connection,
-        sha256: str,
-        counts: PublishCounts,
-        encoding: str,
-        final_path: str | None,
-        from_state: FileState | None,
-    ) -> int:
-        query = update(files).where(files.c.sha256 == sha256)
-        if from_state is not None:
-            query = query.where(files.c.state == from_state)
-        return conn.execute(
-            query.values(
-                state="stored",
-                found=counts.found,
-                new=counts.new,
-                duplicates=counts.duplicates,
-                near_duplicates=counts.near_duplicates,
-                failed=counts.failed,
-                unplaced=counts.unplaced,
-                encoding=encoding,
-                final_path=final_path,
-                updated_at=time.time(),
-            )
-        ).rowcount
-
-    def _store_chunk(
-        self,
-        conn: Connection,
-        sha256: str,
-        number: int,
-        counts: PublishCounts,
-        encoding: str,
-        final_path: str | None,
-    ) -> PublishCounts:
-        conn.execute(
-            update(chunks)
-            .where(chunks.c.sha256 == sha256, chunks.c.number == number)
-            .values(
-                state="stored",
-                lease_until=None,
-                found=counts.found,
-                new=counts.new,
-                duplicates=counts.duplicates,
-                near_duplicates=counts.near_duplicates,
-                failed=counts.failed,
-                unplaced=counts.unplaced,
-            )
-        )
-        totals = conn.execute(
-            select(
-                func.count(),
-                func.count().filter(chunks.c.state != "stored"),
-                *(
-                    func.coalesce(func.sum(chunks.c[name]), 0)
-                    for name in ("found", "new", "duplicates", "near_duplicates", "failed")
-                ),
-                func.coalesce(func.sum(chunks.c.unplaced), 0),
-            ).where(chunks.c.sha256 == sha256)
-        ).one()
-        _, remaining, found, new, duplicates, versions, failed, unplaced = totals
-        if remaining:
-            return dataclasses.replace(counts, file_complete=False)
-        whole = PublishCounts(found, new, duplicates, versions, failed, unplaced)
-        # only the publish that flips split → stored finishes the file
-        flipped = self._mark_stored(conn, sha256, whole, encoding, final_path, from_state="split")
-        return whole if flipped else dataclasses.replace(whole, file_complete=False)
 
     @staticmethod
     def _count_first_seen(

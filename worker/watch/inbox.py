@@ -10,9 +10,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from worker.files import destination, move, safe_name, sha256_file, write_error_report
+from worker import faults
+from worker.errors import FileChangedError, NotRegularFileError
+from worker.files import (
+    TAKING_PREFIX,
+    copy_into_work,
+    destination,
+    file_identity,
+    move,
+    safe_name,
+    unlink_if_same,
+    write_error_report,
+)
 from worker.log import get_logger
-from worker.store import Store
+from worker.store import Claim, Store
 
 log = get_logger("newsingest.watch")
 
@@ -128,7 +139,13 @@ class SettleTracker:
 
 
 class FileTaker:
-    """Takes a complete file from the inbox: hash, ledger claim, move to work/, enqueue."""
+    """Takes a complete file from the inbox: copy and hash, ledger claim, then off the inbox.
+
+    The order is what makes a crash at any line heal (``worker/store/ledger.py``, invariants 1
+    and 2): the bytes reach ``work/<sha256>`` before the claim commits, and the inbox entry goes
+    only after it. Taking the same inbox file again after a crash resumes its drop: no second
+    job, no second drop row, no second copy in ``processed/``.
+    """
 
     def __init__(
         self,
@@ -138,56 +155,91 @@ class FileTaker:
         processed_dir: Path,
         enqueue: Callable[[str], str],
         failed_dir: Path | None = None,
+        first_send_after: float = 300.0,
     ) -> None:
         self.store = store
+        self.ledger = store.ledger
         self.inbox = inbox
         self.work_dir = work_dir
         self.processed_dir = processed_dir
         self.failed_dir = failed_dir or processed_dir.parent / "failed"
         self.enqueue = enqueue
+        self.first_send_after = first_send_after
 
     def take(self, path: Path) -> str | None:
-        """Returns "queued", "duplicate", "failed" (unreadable), or None if the file was gone."""
+        """Returns "queued", "duplicate", "failed" (unreadable), or None if the file was not
+        taken (gone, changed while read, or no longer a regular file)."""
         started = time.perf_counter()
         name = safe_name(str(path.relative_to(self.inbox)).replace(os.sep, "__"))
         try:
-            stat = path.stat()
-            sha256 = sha256_file(path)
+            taken = copy_into_work(path, self.work_dir, inbox=self.inbox)
         except PermissionError as exc:
             return self._quarantine_unreadable(path, name, exc)
-        except OSError as exc:  # gone before we could read it: nothing left to take
+        except (NotRegularFileError, FileChangedError) as exc:
+            log.warning("file.not_taken", file=name, reason=exc.code, error=str(exc))
+            return None
+        except FileNotFoundError as exc:  # gone before we could read it: nothing left to take
             log.warning("file.vanished", file=name, error=str(exc))
             return None
-        size = stat.st_size
+        faults.point("take.after_copy")
+        sha256, size = taken.sha256, taken.size
         work_path = self.work_dir / sha256
-        claim = self.store.claim(sha256, name, str(work_path), size)
-        fields = {"file": name, "sha256": sha256, "size": size}
-        # A claim whose bytes never reached work/ (the watcher died in between) is this file's.
-        adopt = (
-            claim.outcome == "duplicate"
-            and claim.file["state"] == "queued"
-            and not (work_path.exists())
+        claim = self.ledger.claim(
+            sha256,
+            name,
+            str(work_path),
+            size,
+            identity=file_identity(taken.stat),
+            first_send_after=self.first_send_after,
         )
-        if claim.outcome == "queued" or adopt:
-            move(path, work_path)
+        faults.point("claim.after_commit")
+        fields = {"file": name, "sha256": sha256, "size": size, "drop": claim.drop_id}
+        outcome = claim.outcome
+        # bytes an interrupted `ingest` left unfinished: this drop carries them on
+        abandoned = outcome == "duplicate" and not claim.resumed and claim.file["moves"] == 0
+        if abandoned and self.ledger.adopt(sha256, name, str(work_path), moves=True):
+            outcome = "queued"
+        if outcome == "queued":
+            unlink_if_same(path, taken.stat)
+            faults.point("take.after_move")
             task_id = self._enqueue(sha256, name)
             log.info(
                 "file.queued",
                 **fields,
                 task_id=task_id,
+                resumed=claim.resumed,
                 duration_ms=round((time.perf_counter() - started) * 1000, 1),
             )
             return "queued"
-        target = destination(self.processed_dir, name, sha256)
-        move(path, target)
+        target = self._place_duplicate(claim, name, sha256)
+        unlink_if_same(path, taken.stat)
+        faults.point("take.after_move")
         log.info(
             "file.duplicate",
             **fields,
             first_seen_as=claim.file["name"],
             state=claim.file["state"],
             moved_to=str(target),
+            resumed=claim.resumed,
         )
         return "duplicate"
+
+    def _place_duplicate(self, claim: Claim, name: str, sha256: str) -> Path:
+        """Put a copy of a duplicate drop in processed/, under a name chosen once for this drop
+        and never another file's; the spare work copy goes when its content is finished."""
+        chosen = claim.destination or self.ledger.set_drop_destination(
+            claim.drop_id, str(_drop_destination(self.processed_dir, name, sha256, claim.drop_id))
+        )
+        target = Path(chosen)
+        work_copy = self.work_dir / sha256
+        spare = self.work_dir / f"{TAKING_PREFIX}drop-{claim.drop_id}"
+        if not target.exists():
+            spare.unlink(missing_ok=True)
+            os.link(work_copy, spare)  # a second name for the bytes, then moved like any file
+            move(spare, target, sha256=sha256)
+        if claim.file["state"] in ("done", "failed"):  # nobody needs the work copy any more
+            work_copy.unlink(missing_ok=True)
+        return target
 
     def _quarantine_unreadable(self, path: Path, name: str, exc: OSError) -> str | None:
         """A file we may not read cannot be hashed: it goes to failed/ under a key made of its
@@ -208,8 +260,8 @@ class FileTaker:
             "hint": "give the newsingest user read permission, then `newsingest requeue`",
         }
         write_error_report(target, {"file": name, "sha256": sha256, **error})
-        self.store.claim(sha256, name, str(target), stat.st_size)
-        self.store.mark_failed(sha256, error, str(target))
+        self.ledger.claim(sha256, name, str(target), stat.st_size)
+        self.ledger.fail(sha256, error, str(target))
         log.error("file.failed", file=name, sha256=sha256, **error, moved_to=str(target))
         return "failed"
 
@@ -219,5 +271,16 @@ class FileTaker:
         except Exception as exc:  # the broker is away: the reconciler sends it later
             log.error("file.enqueue_failed", file=name, sha256=sha256, error=str(exc))
             return None
-        self.store.mark_enqueued(sha256)
+        self.ledger.mark_sent(sha256)
         return task_id
+
+
+def _drop_destination(folder: Path, name: str, sha256: str, drop_id: int) -> Path:
+    """A duplicate drop's place in ``processed/``: its name, or with the hash added, or, when the
+    same bytes came under that name before, with the drop's number too."""
+    target = destination(folder, name, sha256)
+    if not target.exists():
+        return target
+    stem, dot, suffix = target.name.rpartition(".")
+    numbered = f"{stem}-{drop_id}.{suffix}" if dot and stem else f"{target.name}-{drop_id}"
+    return folder / numbered

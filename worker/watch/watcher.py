@@ -4,6 +4,9 @@ taken and enqueued; the reconciler re-sends work whose message or worker was los
 from __future__ import annotations
 
 import functools
+import os
+import re
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -20,6 +23,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
+from worker.files import sweep_partials
 from worker.log import get_logger
 from worker.settings import Settings
 from worker.store import Store
@@ -28,6 +32,7 @@ from worker.watch.inbox import FileTaker, SettleTracker, is_candidate, iter_inbo
 log = get_logger("newsingest.watch")
 
 _TICK_SECONDS = 0.25
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 class _Hints(FileSystemEventHandler):
@@ -73,6 +78,7 @@ class Watcher:
         store: Store,
         enqueue: Callable[[str], str],
         enqueue_chunk: Callable[[str, int], str] | None = None,
+        queue_depth: Callable[[], int | None] | None = None,
     ) -> None:
         settings.ensure_dirs()
         self.settings = settings
@@ -86,9 +92,11 @@ class Watcher:
             settings.processed_dir,
             enqueue,
             failed_dir=settings.failed_dir,
+            first_send_after=settings.requeue_after_seconds,
         )
         self.enqueue = enqueue
         self.enqueue_chunk = enqueue_chunk
+        self.queue_depth = queue_depth
         self._hints = _Hints()
         self._stop = threading.Event()
         self._observer: BaseObserver | None = None
@@ -101,6 +109,7 @@ class Watcher:
         self._observer = observer_cls()
         self._observer.schedule(self._hints, str(self.inbox), recursive=True)
         self._observer.start()
+        self.sweep(at_start=True)
         log.info(
             "watch.started",
             inbox=str(self.inbox),
@@ -125,9 +134,8 @@ class Watcher:
                 for path in self.tracker.ready():
                     self._take(path)
                 if now >= next_reconcile:
-                    # at start-up, anything still queued may have lost its message with a
-                    # broker that keeps nothing: send it again (a second message is harmless)
-                    self.reconcile(0.0 if next_reconcile == 0.0 else None)
+                    self.reconcile()
+                    self.sweep()
                     next_reconcile = now + self.settings.reconcile_seconds
                 self._stop.wait(_TICK_SECONDS)
         finally:
@@ -151,25 +159,57 @@ class Watcher:
         except Exception:  # one bad file never stops the watcher
             log.exception("file.take_failed", file=path.name)
 
-    def reconcile(self, requeue_after: float | None = None) -> None:
-        """Re-send work whose message may be lost: the ledger, not the broker, is the truth."""
-        if requeue_after is None:
-            requeue_after = self.settings.requeue_after_seconds
+    def reconcile(self) -> None:
+        """Re-send work whose message or worker was lost: the ledger, not the broker, is the
+        truth. Each row backs off on its own (``Ledger.due``); a broker that reports an empty
+        queue while work waits has lost its messages, and gets them again at once."""
         try:
-            due = self.store.due_for_enqueue(requeue_after)
-            due_chunks = self.store.due_chunks(requeue_after) if self.enqueue_chunk else []
+            depth = self.queue_depth() if self.queue_depth is not None else None
+            due = self.store.ledger.due(
+                self.settings.requeue_after_seconds, broker_empty=depth == 0
+            )
         except Exception as exc:
             log.error("reconcile.failed", error=str(exc))
             return
-        for sha256 in due:
+        for sha256 in due.files:
             self._resend("file.requeued", sha256, functools.partial(self.enqueue, sha256))
-        for sha256, number in due_chunks:
+        if self.enqueue_chunk is None:
+            return
+        for sha256, number in due.chunks:
             self._resend(
                 "chunk.requeued",
                 sha256,
-                functools.partial(self.enqueue_chunk, sha256, number),  # type: ignore[arg-type]
+                functools.partial(self.enqueue_chunk, sha256, number),
                 chunk=number,
             )
+
+    def sweep(self, *, at_start: bool = False) -> None:
+        """Remove what crashes left in work/: copies of finished content, copies never claimed
+        (the watcher died between copy and claim, and the inbox file went), scratch folders of
+        finished files, and, at start-up, interrupted copies (only this watcher makes them)."""
+        work = self.settings.work_dir
+        try:
+            if at_start:
+                for folder in (work, self.settings.processed_dir, self.settings.failed_dir):
+                    sweep_partials(folder, min_age_seconds=0 if folder == work else 60)
+            states = self.store.ledger.known_hashes()
+            quiet_since = time.time() - 60
+            for entry in os.scandir(work):
+                sha256 = entry.name.removesuffix(".parts")
+                if not _HEX64.fullmatch(sha256):
+                    continue
+                state = states.get(sha256)
+                unclaimed = (
+                    state is None and entry.stat(follow_symlinks=False).st_mtime < quiet_since
+                )
+                if state in ("done", "failed") or unclaimed:
+                    if entry.is_dir(follow_symlinks=False):
+                        shutil.rmtree(entry.path, ignore_errors=True)
+                    else:
+                        os.unlink(entry.path)
+                    log.info("work.swept", sha256=sha256, state=state, path=entry.name)
+        except Exception as exc:  # housekeeping never stops the watcher
+            log.error("work.sweep_failed", error=str(exc))
 
     def _resend(self, event: str, sha256: str, send: Callable[[], str], **fields: object) -> None:
         try:
