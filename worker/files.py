@@ -14,6 +14,7 @@ import uuid
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from worker import faults
 from worker.errors import FileChangedError, NotRegularFileError
 
 _COPY_BYTES = 1 << 20
@@ -194,6 +195,7 @@ def _copy_hashing(fd: int, partial: Path) -> tuple[str, int]:
             digest.update(chunk)
             writer.write(chunk)
             size += count
+            faults.point("take.mid_copy")
         writer.flush()
         os.fsync(writer.fileno())
     return digest.hexdigest(), size
@@ -269,7 +271,9 @@ def move(source: Path, target: Path, *, sha256: str | None = None) -> None:
     if target.exists() or target.is_symlink():
         if _already_moved(source, target, sha256):
             return
-        raise FileExistsError(target)
+        if not source.exists() and not source.is_symlink():
+            raise FileNotFoundError(errno.ENOENT, "the file to move is gone", str(source))
+        raise FileExistsError(errno.EEXIST, "another file has the name", str(target))
     try:
         os.link(source, target, follow_symlinks=False)  # atomic and fails on a clash
     except FileExistsError:
