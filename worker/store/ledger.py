@@ -323,7 +323,7 @@ class Ledger:
                     attempts=case((files.c.attempts > 0, files.c.attempts - 1), else_=0),
                     lease_until=now,
                     next_send_at=now + retry_in,
-                    enqueued_at=now,
+                    enqueued_at=now + retry_in,  # its retry is on the way, due then
                     updated_at=now,
                 )
             ).rowcount
@@ -560,7 +560,7 @@ class Ledger:
                         state="queued",
                         attempts=case((chunks.c.attempts > 0, chunks.c.attempts - 1), else_=0),
                         lease_until=None,
-                        enqueued_at=now,
+                        enqueued_at=now + retry_in,  # its retry is on the way, due then
                         next_send_at=now + retry_in,
                     )
                 ).rowcount
@@ -635,28 +635,42 @@ class Ledger:
 
     # --- the reconciler -------------------------------------------------------------------------
 
-    def due(self, requeue_after: float, *, broker_empty: bool = False) -> Due:
+    def due(
+        self,
+        requeue_after: float,
+        *,
+        broker_empty: bool = False,
+        lost_after: float = _LOST_AFTER_SECONDS,
+    ) -> Due:
         """Work to send again, each row marked as sent with its next time doubled (invariant 8).
 
         - held work (a file ``processing``/``stored``, a chunk ``processing``) whose lease ran
           out: its holder is gone;
         - ``queued`` work not started ``requeue_after`` after it was sent, or, when the broker
-          says its queue is empty (``broker_empty``: its messages were lost), a few seconds
-          after it was sent.
+          says its queue is empty (``broker_empty``: its messages were lost), ``lost_after``
+          seconds after it was sent (0 at the watcher's start: whatever was sent before may
+          have died with the sender or a broker that keeps nothing).
 
         Files that ``ingest`` processes in place are never sent: ``ingest`` owns them.
         """
         now = self.clock()
         with self.engine.begin() as conn:
-            file_rows = self._due_rows(conn, files, now, requeue_after, broker_empty)
-            chunk_rows = self._due_rows(conn, chunks, now, requeue_after, broker_empty)
+            args = (now, requeue_after, broker_empty, lost_after)
+            file_rows = self._due_rows(conn, files, *args)
+            chunk_rows = self._due_rows(conn, chunks, *args)
         return Due(
             files=[row.sha256 for row in file_rows],
             chunks=[(row.sha256, row.number) for row in chunk_rows],
         )
 
     def _due_rows(
-        self, conn: Connection, table: Any, now: float, requeue_after: float, broker_empty: bool
+        self,
+        conn: Connection,
+        table: Any,
+        now: float,
+        requeue_after: float,
+        broker_empty: bool,
+        lost_after: float,
     ) -> list[Any]:
         c = table.c
         held = _HELD if table is files else ("processing",)
@@ -666,7 +680,7 @@ class Ledger:
         )
         send_time = or_(c.next_send_at.is_(None), c.next_send_at <= now)
         if broker_empty:  # the broker lost what it had: send everything waiting, once a while
-            send_time = or_(send_time, c.enqueued_at <= now - _LOST_AFTER_SECONDS)
+            send_time = or_(send_time, c.enqueued_at <= now - lost_after)
         condition = and_(waiting, send_time)
         if table is files:
             condition = and_(condition, c.moves == 1)

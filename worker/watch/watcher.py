@@ -134,7 +134,7 @@ class Watcher:
                 for path in self.tracker.ready():
                     self._take(path)
                 if now >= next_reconcile:
-                    self.reconcile()
+                    self.reconcile(at_start=next_reconcile == 0.0)
                     self.sweep()
                     next_reconcile = now + self.settings.reconcile_seconds
                 self._stop.wait(_TICK_SECONDS)
@@ -159,14 +159,18 @@ class Watcher:
         except Exception:  # one bad file never stops the watcher
             log.exception("file.take_failed", file=path.name)
 
-    def reconcile(self) -> None:
+    def reconcile(self, *, at_start: bool = False) -> None:
         """Re-send work whose message or worker was lost: the ledger, not the broker, is the
         truth. Each row backs off on its own (``Ledger.due``); a broker that reports an empty
-        queue while work waits has lost its messages, and gets them again at once."""
+        queue while work waits has lost its messages, and gets them again at once. At start-up
+        everything waiting is sent again: a watcher that died may have claimed a file and not
+        sent it (a second message is harmless)."""
         try:
             depth = self.queue_depth() if self.queue_depth is not None else None
             due = self.store.ledger.due(
-                self.settings.requeue_after_seconds, broker_empty=depth == 0
+                self.settings.requeue_after_seconds,
+                broker_empty=at_start or depth == 0,
+                lost_after=0.0 if at_start else 5.0,
             )
         except Exception as exc:
             log.error("reconcile.failed", error=str(exc))
