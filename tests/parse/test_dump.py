@@ -15,8 +15,10 @@ from tests.dumps import (
     render,
     render_dump,
 )
+from worker.errors import ArticleTooLongError
 from worker.models import ParsedArticle, Unplaced
-from worker.parse import DumpParser, caption_credit, parse_dump
+from worker.parse import DumpParser, ReadLimits, caption_credit, parse_dump
+from worker.parse.dump import MAX_ARTICLE_CHARS
 
 
 def _expected_caption(story: Story, shape: str) -> str | None:
@@ -136,6 +138,70 @@ class TestSeparators:
             (HARBOUR.title, HARBOUR.caption_line, "AP", HARBOUR.paragraphs),
             (ORCHARD.title, None, None, ORCHARD.paragraphs),
         ]
+
+
+class TestArticleSizeLimit:
+    """A dump without article separators reads as one article as long as the file: refused with
+    ``article_too_long`` once an article passes ``max_article_chars``, before it grows further."""
+
+    @staticmethod
+    def _no_separators(paragraphs: int) -> str:
+        body = "\n\n".join(
+            f"Paragraph {n} of a story whose separators the exporter forgot."
+            for n in range(paragraphs)
+        )
+        return f"A title\n\n{body}\n"
+
+    def test_dump_without_separators_is_refused(self):
+        """Paragraphs one blank line apart, never three: refused, the error points at line 1."""
+        text = self._no_separators(40_000)  # ~2.5 MB, past the default limit
+        assert len(text) > MAX_ARTICLE_CHARS
+        with pytest.raises(ArticleTooLongError) as caught:
+            parse_dump(text.encode())
+        assert caught.value.code == "article_too_long"
+        assert caught.value.line == 1
+        assert str(MAX_ARTICLE_CHARS) in caught.value.message
+
+    def test_limit_is_a_read_limit(self):
+        """``ReadLimits.max_article_chars`` sets the bound; a small dump without separators is
+        one article under it, and refused over it."""
+        text = self._no_separators(100)
+        (article,) = parse_dump(text.encode()).articles
+        assert len(article.paragraphs) == 100
+        with pytest.raises(ArticleTooLongError):
+            parse_dump(text.encode(), ReadLimits(max_article_chars=len(text) // 2))
+
+    def test_bound_is_exact(self):
+        """Every line of the article counts with its newline; blank lines do not."""
+        text = "T\n\n" + "x" * 100 + "\n"
+        chars = len("T") + 1 + 100 + 1
+        (article,) = DumpParser(max_article_chars=chars).articles(text)
+        assert article.paragraphs == ("x" * 100,)
+        with pytest.raises(ArticleTooLongError):
+            DumpParser(max_article_chars=chars - 1).articles(text)
+
+    def test_limit_is_per_article(self):
+        """Many articles together far past the limit are fine: only one article counts."""
+        text = render_dump([HARBOUR, ORCHARD, LIBRARY, BRIDGE] * 20)
+        limit = max(len(render(s, "full")) for s in (HARBOUR, ORCHARD, LIBRARY, BRIDGE)) + 10
+        assert len(text) > 20 * limit
+        assert len(DumpParser(max_article_chars=limit).articles(text)) == 80
+
+    def test_one_block_without_blank_lines_is_refused_in_bounded_memory(self):
+        """A file with no blank line at all is one block: it is refused once the block is past
+        the limit, without holding the rest of the file (peak memory a fraction of the file)."""
+        import tracemalloc
+
+        data = ("A line of text and never a blank line between them.\n" * 320_000).encode()
+        assert len(data) > 16_000_000
+        tracemalloc.start()
+        try:
+            with pytest.raises(ArticleTooLongError):
+                parse_dump(data)
+            _, peak = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert peak < len(data) // 2  # the input copy aside, ~1 M characters of lines at most
 
 
 class TestScrapeArtefacts:

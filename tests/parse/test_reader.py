@@ -121,6 +121,74 @@ class TestEncodings:
             parse_dump(data)
 
 
+def _plain_articles(count: int, first: int = 0) -> bytes:
+    """``count`` ASCII articles of about 1 kB each, numbered from ``first``."""
+    body = "\n\n".join(f"Paragraph {n} says something plain and ordinary." for n in range(20))
+    return "".join(
+        f"Plain story {n}\n\n{body}\n\n\n\n" for n in range(first, first + count)
+    ).encode()
+
+
+# A paragraph a UTF-8 reader cannot decode: the bytes cp1252 maps to nothing (0x81, 0x8d, ...).
+_ODD_LINE = b"Odd " + b"\x81\x8d\x8f\x90\x9d" * 100 + b"\n\n"  # 500 undecodable characters
+
+
+def _odd_article(number: int, odd_lines: int) -> bytes:
+    return f"Odd story {number}\n\nA readable first paragraph.\n\n".encode() + (
+        _ODD_LINE * odd_lines + b"\n\n"
+    )
+
+
+class TestUndecodableIsAWholeFileDecision:
+    """The 1 % undecodable rule is about the file, decided by the first, planning pass over the
+    whole file; a cluster of odd lines in one chunk, or early in the file, does not fail a file
+    that is fine as a whole, and a chunk read later never judges again."""
+
+    def test_a_chunk_with_a_cluster_of_odd_lines_is_read(self, tmp_path: Path) -> None:
+        """The whole file is under 1 %; the chunk holding the cluster is far over it: the chunk
+        is read anyway, with the same articles as the whole-file pass."""
+        data = _plain_articles(400) + _odd_article(0, 10) + _plain_articles(400, 400)
+        path = tmp_path / "dump.txt"
+        path.write_bytes(data)
+        (part,) = prepare_dump(path, tmp_path / "scratch")
+        located = list(iter_part(part))  # the planning pass: judged, and fine
+        odd = next(n for n, (_, a) in enumerate(located) if a.title == "Odd story 0")
+        start, first = located[odd - 2]
+        end = located[odd + 3][0]
+        chunk = list(
+            iter_part(part, start=start, end=end, first_line=first.line, first_index=first.index)
+        )
+        assert [item for _, item in chunk] == [item for _, item in located[odd - 2 : odd + 3]]
+        assert "\ufffd" in chunk[2][1].body
+
+    def test_a_cluster_early_in_the_file_does_not_fail_it(self) -> None:
+        """Past the encoding-detection prefix, a cluster that is over 1 % of what was read so far
+        but under 1 % of the whole file: the file is read, every article found."""
+        data = _plain_articles(300) + _odd_article(0, 10) + _plain_articles(1200, 300)
+        assert data.index(b"Odd story") > 256 * 1024  # detection saw only clean ASCII
+        result = parse_dump(data)
+        assert len(result.articles) == 1501
+
+    def test_a_file_over_the_ratio_is_refused_by_the_whole_file_pass(self) -> None:
+        """The same cluster in a small file is more than 1 % of it: refused."""
+        data = _plain_articles(300) + _odd_article(0, 10) + _plain_articles(10, 300)
+        with pytest.raises(UndecodableError):
+            parse_dump(data)
+
+    def test_a_big_file_of_garbage_is_refused_early(self, tmp_path: Path) -> None:
+        """Once the undecodable characters are more than 1 % of the file's bytes, the file fails
+        whatever follows: refused there, without reading to the end."""
+        data = _plain_articles(300) + _odd_article(0, 4000)
+        path = tmp_path / "dump.txt"
+        path.write_bytes(data)
+        (part,) = prepare_dump(path, tmp_path / "scratch")
+        with pytest.raises(UndecodableError) as caught:
+            list(iter_part(part))
+        past = int(caught.value.message.rsplit("past byte ", 1)[1].rstrip(")"))
+        # 1 % of the file's bytes in undecodable characters: ~50 odd lines past the clean start
+        assert past < data.index(b"Odd story") + len(data) // 50
+
+
 class TestBadInput:
     @pytest.mark.parametrize(
         ("data", "error"),

@@ -48,9 +48,16 @@ def iter_part(
     first_index: int = 0,
 ) -> Iterator[tuple[int, ParsedArticle | Unplaced]]:
     """``(byte offset, item)`` for the articles and unplaced lines of a part, or of a byte range
-    of it that starts on an article (a chunk), streamed."""
+    of it that starts on an article (a chunk), streamed.
+
+    Raises (while iterating):
+        LineTooLongError, ArticleTooLongError: a line or an article over the limits.
+        UndecodableError: only when reading the whole part (``start == 0``, ``end is None``):
+            the planning pass decides for the file, a chunk read later never judges again.
+    """
     reader = LineReader(part, limits)
-    yield from DumpParser().iter_located(reader.lines(start, end), first_line, first_index)
+    parser = DumpParser(limits.max_article_chars)
+    yield from parser.iter_located(reader.lines(start, end), first_line, first_index)
 
 
 def parse_file(path: Path, scratch: Path, limits: ReadLimits = ReadLimits()) -> ParseResult:

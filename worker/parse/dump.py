@@ -16,7 +16,9 @@ An article as scraped (see DESIGN.md)::
     Body paragraph ...
 
 Articles are separated by three or more blank lines, paragraphs by one. Every part of the header
-but the first title is optional. The parser works line by line and holds one article at a time.
+but the first title is optional. The parser works line by line and holds one article at a time;
+an article longer than ``max_article_chars`` (a dump without separators reads as one article as
+long as the file) is refused before it grows further, so memory stays bounded.
 """
 
 from __future__ import annotations
@@ -26,9 +28,14 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from worker.errors import ArticleTooLongError
 from worker.models import ParsedArticle, Unplaced
 
 ARTICLE_SEPARATOR_BLANK_LINES = 3
+# The longest article in the sample dumps is 31 k characters (113 paragraphs); the longest news
+# features run to ~100 k. An "article" of a million characters is a dump whose separators are
+# missing (or not a dump at all), and holding it whole would make memory grow with the file.
+MAX_ARTICLE_CHARS = 1 << 20
 MARKERS = frozenset({"TT"})
 _MARKER_TAIL = re.compile(r"^\d{1,4}$")  # the "20" line some pages carry after the marker
 _CREDIT = re.compile(r"\(\s*([^()]{1,60}?)\s*\)\s*$")
@@ -42,6 +49,7 @@ class _Block:
     line: int  # line number of the block's first line, from 1
     lines: tuple[str, ...]
     offset: int = 0  # byte offset of the block's first line in its file
+    chars: int = 0  # characters of its lines, a newline each
 
 
 def caption_credit(caption: str) -> str | None:
@@ -51,7 +59,14 @@ def caption_credit(caption: str) -> str | None:
 
 
 class DumpParser:
-    """Turns the lines of a dump into ``ParsedArticle`` and ``Unplaced`` items, in order."""
+    """Turns the lines of a dump into ``ParsedArticle`` and ``Unplaced`` items, in order.
+
+    Raises (while iterating):
+        ArticleTooLongError: an article runs past ``max_article_chars`` characters.
+    """
+
+    def __init__(self, max_article_chars: int = MAX_ARTICLE_CHARS) -> None:
+        self.max_article_chars = max_article_chars
 
     def parse(self, text: str) -> list[ParsedArticle | Unplaced]:
         return list(self.iter_items(text.split("\n")))
@@ -68,7 +83,7 @@ class DumpParser:
         ``first_line`` and ``first_index`` place a chunk of a dump within the whole dump.
         """
         index = first_index
-        for blocks in _split_articles(lines, first_line):
+        for blocks in _split_articles(lines, first_line, self.max_article_chars):
             item = _article_from_blocks(blocks, index)
             if isinstance(item, ParsedArticle):
                 index += 1
@@ -81,37 +96,56 @@ class DumpParser:
         return [item for item in self.parse(text) if isinstance(item, ParsedArticle)]
 
 
-def _iter_blocks(lines: Iterable[tuple[int, str]], first_line: int) -> Iterator[tuple[int, _Block]]:
+def _iter_blocks(
+    lines: Iterable[tuple[int, str]], first_line: int, max_chars: int
+) -> Iterator[tuple[int, _Block]]:
     """Blocks of non-blank lines, each with the number of blank lines before it."""
     current: list[str] = []
-    start = start_offset = 0
+    start = start_offset = chars = 0
     gap = 0
     for number, (offset, raw) in enumerate(lines, start=first_line):
         line = raw.rstrip()
         if not line or line.isspace():
             if current:
-                yield gap, _Block(start, tuple(current), start_offset)
+                yield gap, _Block(start, tuple(current), start_offset, chars)
                 current = []
                 gap = 0
             gap += 1
             continue
         if not current:
-            start, start_offset = number, offset
+            start, start_offset, chars = number, offset, 0
+        chars += len(line) + 1
+        if chars > max_chars:  # a block is part of an article: no need to hold more of it
+            raise _too_long(start, max_chars)
         current.append(line.lstrip() if line[0] in " \t" else line)
     if current:
-        yield gap, _Block(start, tuple(current), start_offset)
+        yield gap, _Block(start, tuple(current), start_offset, chars)
 
 
-def _split_articles(lines: Iterable[tuple[int, str]], first_line: int) -> Iterator[list[_Block]]:
+def _too_long(line: int, max_chars: int) -> ArticleTooLongError:
+    return ArticleTooLongError(
+        f"the article starting at line {line} runs past {max_chars} characters: are the "
+        f"{ARTICLE_SEPARATOR_BLANK_LINES} blank lines between articles missing?",
+        line=line,
+    )
+
+
+def _split_articles(
+    lines: Iterable[tuple[int, str]], first_line: int, max_chars: int = MAX_ARTICLE_CHARS
+) -> Iterator[list[_Block]]:
     """Group blocks into articles.
 
     Three or more blank lines separate articles, unless what follows can only continue a header
     still waiting for its body (extra blank lines inside a header). Two blank lines separate
     articles when what follows starts with a header (title, then a marker or the title again).
+
+    Raises:
+        ArticleTooLongError: an article (or one block of it) runs past ``max_chars`` characters.
     """
     window: deque[tuple[int, _Block]] = deque()
-    blocks = _iter_blocks(lines, first_line)
+    blocks = _iter_blocks(lines, first_line, max_chars)
     article: list[_Block] = []
+    chars = 0
     while True:
         while len(window) < _HEADER_LOOKAHEAD_BLOCKS + 1:
             item = next(blocks, None)
@@ -124,7 +158,11 @@ def _split_articles(lines: Iterable[tuple[int, str]], first_line: int) -> Iterat
         if article and _starts_article(gap, block, article, [b for _, b in window]):
             yield article
             article = []
+            chars = 0
         article.append(block)
+        chars += block.chars
+        if chars > max_chars:
+            raise _too_long(article[0].line, max_chars)
     if article:
         yield article
 

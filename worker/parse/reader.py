@@ -5,6 +5,10 @@ byte offsets: the file itself when it is text in an ASCII-compatible encoding, o
 scratch folder when it is compressed (each archive member a part) or UTF-16. ``iter_lines`` then
 yields ``(byte offset, clean line)`` for any byte range of a part, so that a chunk of a big dump can
 be read on its own by any worker.
+
+Whether a part has too many undecodable characters is a property of the whole part: it is decided
+by a read of the whole part (the first, planning pass) and never by a read of a byte range (a
+chunk), so a cluster of odd lines in one chunk cannot fail a file that is fine as a whole.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import bz2
 import codecs
 import gzip
 import lzma
+import os
 import re
 import shutil
 import zipfile
@@ -31,6 +36,7 @@ from worker.errors import (
     UndecodableError,
 )
 from worker.parse.decode import BOMS, clean_text, detect_encoding
+from worker.parse.dump import MAX_ARTICLE_CHARS
 
 _PREFIX_BYTES = 256 * 1024
 _READ_BYTES = 1 << 20
@@ -66,7 +72,10 @@ class ReadLimits:
     max_uncompressed_bytes: int = 4 << 30
     max_compression_ratio: float = 200.0
     max_line_bytes: int = 1 << 20
+    # of the characters of a whole part (the file, or an archive member), never of a chunk
     max_undecodable_ratio: float = 0.01
+    # one article, header included (a newline counted per line): see dump.MAX_ARTICLE_CHARS
+    max_article_chars: int = MAX_ARTICLE_CHARS
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,7 +288,13 @@ def iter_raw_lines(
 
 
 class LineReader:
-    """Decoded, cleaned lines of one part, with the byte offset of each line."""
+    """Decoded, cleaned lines of one part, with the byte offset of each line.
+
+    A read of the whole part (``lines()`` with no range) checks the share of undecodable
+    characters against ``max_undecodable_ratio``; a read of a byte range (a chunk) does not: the
+    whole-part read that planned the chunks decided for the file, and one chunk's share says
+    nothing about the file's.
+    """
 
     def __init__(self, part: DumpPart, limits: ReadLimits = ReadLimits()) -> None:
         self.part = part
@@ -287,14 +302,31 @@ class LineReader:
         self.replaced = 0
         self.chars = 0
         self._utf8 = part.encoding.replace("_", "-").lower() in ("utf-8", "utf-8-sig", "utf8")
+        # replaced characters past which the whole part fails whatever the rest holds
+        self._certain_failure = float("inf")
 
     def lines(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, str]]:
+        """``(byte offset, clean line)`` for the lines in ``[start, end)``.
+
+        Raises:
+            LineTooLongError: a line is longer than ``max_line_bytes``.
+            UndecodableError: (whole-part reads only) too many characters fit no encoding.
+        """
+        whole = start == 0 and end is None
         with self.part.path.open("rb") as stream:
+            if whole:
+                # A part never has more characters than bytes (no encoding read here spends
+                # less than a byte on a character, and a bad byte becomes at most one U+FFFD):
+                # past this count the ratio over the whole part is over the limit for sure, so a
+                # big file of garbage is refused early without judging a prefix.
+                size = os.fstat(stream.fileno()).st_size
+                self._certain_failure = self.limits.max_undecodable_ratio * max(size, 1)
             for offset, raw in iter_raw_lines(stream, start, end, self.limits.max_line_bytes):
                 if offset == 0 and raw.startswith(codecs.BOM_UTF8):
                     raw = raw[len(codecs.BOM_UTF8) :]
                 yield offset, self._decode(raw, offset)
-        self._check_undecodable()
+        if whole:
+            self._check_undecodable()
 
     def _decode(self, raw: bytes, offset: int) -> str:
         if raw.isascii():
@@ -311,7 +343,7 @@ class LineReader:
             text = raw.decode(self.part.encoding, errors="replace")
             self.replaced += text.count("\ufffd")
         self.chars += len(text)
-        if self.replaced > 256:  # decide early on a big file that is mostly garbage
+        if self.replaced > self._certain_failure:
             self._check_undecodable(offset)
         return clean_text(text)
 
