@@ -16,6 +16,7 @@ at, the next holder of the lease finishes the same work with the same result.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 import uuid
@@ -30,7 +31,7 @@ from sqlalchemy.engine import RowMapping
 
 from worker import faults
 from worker.errors import ConfigurationError, DumpError, FileChangedError, TransientError
-from worker.files import destination, move, sha256_file, write_error_report
+from worker.files import move, sha256_file, unique_destination, write_error_report
 from worker.log import get_logger
 from worker.models import FileSummary
 from worker.parse import prepare_dump, remove_scratch
@@ -340,24 +341,29 @@ class FileDriver:
 
     def _move_out(self, row: RowMapping, folder: Path) -> Path:
         """Move the work copy into ``folder`` under the place chosen once for it (a retried move
-        goes to the same place; a name taken meanwhile by another file gets the hash added)."""
+        goes to the same place; a place taken meanwhile by another drop gets a fresh name)."""
         sha256, name = row["sha256"], row["name"]
         work_path = Path(row["path"])
-        target = Path(self.ledger.choose_final_path(sha256, str(destination(folder, name, sha256))))
+        fresh = str(unique_destination(folder, name, sha256))
+        target = Path(self.ledger.choose_final_path(sha256, fresh))
         faults.point("finish.before_move")
-        for _ in range(3):
-            if not work_path.exists():
+        for _ in range(5):
+            if not work_path.exists():  # moved by an earlier attempt
                 if not target.exists():
                     log.warning("file.move_lost", expected=str(target))
                 break
-            try:
-                move(work_path, target)
+            if _same_file(work_path, target):  # linked by an earlier attempt, then it died
+                work_path.unlink()
                 break
-            except FileExistsError:  # another file took the name since it was chosen
-                fresh = destination(folder, name, sha256)
-                target = Path(
-                    self.ledger.choose_final_path(sha256, str(fresh), replacing=str(target))
-                )
+            if target.exists() or target.is_symlink():  # another drop's, even if same bytes
+                fresh = str(unique_destination(folder, name, sha256))
+                target = Path(self.ledger.choose_final_path(sha256, fresh, replacing=str(target)))
+                continue
+            try:
+                move(work_path, target, sha256=sha256)
+                break
+            except FileExistsError:  # taken between the look and the link: choose again
+                continue
         faults.point("finish.after_move")
         return target
 
@@ -367,7 +373,7 @@ class FileDriver:
         moved_to: dict[str, Any] = {}
         target: str | None = None
         if row["moves"]:
-            chosen = destination(self.settings.failed_dir, name, sha256)
+            chosen = unique_destination(self.settings.failed_dir, name, sha256)
             target = self.ledger.choose_final_path(sha256, str(chosen))
             report = {"file": name, "sha256": sha256, **error, "attempts": row["attempts"]}
             write_error_report(Path(target), report)  # first: a crash after the move keeps it
@@ -413,6 +419,13 @@ def _too_many_attempts(attempts: int, chunk: int | None = None) -> dict[str, obj
         "line": None,
         "hint": "look for a worker crash in the logs for this file, then `newsingest requeue`",
     }
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _with_file(summary: FileSummary, file: str) -> FileSummary:

@@ -250,6 +250,22 @@ def destination(folder: Path, name: str, sha256: str) -> Path:
     return folder / tagged
 
 
+def unique_destination(folder: Path, name: str, sha256: str) -> Path:
+    """A name in ``folder`` that nothing has yet: the file's own, else with the start of its hash
+    added, else numbered (the same bytes dropped under one name again and again). Callers record
+    the choice before moving, so that a retried move goes to the same place."""
+    first = destination(folder, name, sha256)
+    if not first.exists() and not first.is_symlink():
+        return first
+    stem, dot, suffix = first.name.rpartition(".")
+    for number in range(2, 1_000_000):
+        numbered = f"{stem}-{number}.{suffix}" if dot and stem else f"{first.name}-{number}"
+        candidate = folder / numbered
+        if not candidate.exists() and not candidate.is_symlink():
+            return candidate
+    raise FileExistsError(first)
+
+
 def move(source: Path, target: Path, *, sha256: str | None = None) -> None:
     """Move ``source`` to ``target`` without ever overwriting a different file.
 

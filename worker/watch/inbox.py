@@ -19,6 +19,7 @@ from worker.files import (
     file_identity,
     move,
     safe_name,
+    unique_destination,
     unlink_if_same,
     write_error_report,
 )
@@ -228,7 +229,7 @@ class FileTaker:
         """Put a copy of a duplicate drop in processed/, under a name chosen once for this drop
         and never another file's; the spare work copy goes when its content is finished."""
         chosen = claim.destination or self.ledger.set_drop_destination(
-            claim.drop_id, str(_drop_destination(self.processed_dir, name, sha256, claim.drop_id))
+            claim.drop_id, str(unique_destination(self.processed_dir, name, sha256))
         )
         target = Path(chosen)
         work_copy = self.work_dir / sha256
@@ -273,14 +274,3 @@ class FileTaker:
             return None
         self.ledger.mark_sent(sha256)
         return task_id
-
-
-def _drop_destination(folder: Path, name: str, sha256: str, drop_id: int) -> Path:
-    """A duplicate drop's place in ``processed/``: its name, or with the hash added, or, when the
-    same bytes came under that name before, with the drop's number too."""
-    target = destination(folder, name, sha256)
-    if not target.exists():
-        return target
-    stem, dot, suffix = target.name.rpartition(".")
-    numbered = f"{stem}-{drop_id}.{suffix}" if dot and stem else f"{target.name}-{drop_id}"
-    return folder / numbered
