@@ -8,8 +8,15 @@ import pytest
 
 import worker.pipeline as pipeline
 from tests.dumps import BRIDGE, HARBOUR, ORCHARD, render_dump
-from worker.pipeline import Resources, ingest_in_place, reenrich_articles
+from worker.driver import FileDriver
+from worker.models import FileSummary
+from worker.pipeline import Resources, reenrich_articles
 from worker.settings import Settings
+
+
+def ingest_in_place(resources: Resources, path: Path) -> FileSummary:
+    """What `newsingest ingest` does with one file: processed where it lies."""
+    return FileDriver(resources).ingest(path)
 
 
 def _resources(tmp_path: Path, enrichers: list[str]) -> Resources:

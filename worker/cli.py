@@ -196,20 +196,27 @@ def reenrich(
         str | None,
         typer.Option("--older-than", help="Only records made by a pipeline older than this."),
     ] = None,
+    failed: Annotated[
+        bool,
+        typer.Option(
+            "--failed", help="Only records an enricher failed on (with enrich_errors set)."
+        ),
+    ] = False,
     in_process: Annotated[
         bool, typer.Option("--in-process", help="Enrich here instead of through the workers.")
     ] = False,
 ) -> None:
     """Run the enrichers again on stored articles, from their stored text, through the workers.
 
-    No file is parsed again and de-duplication is not touched."""
+    No file is parsed again and de-duplication is not touched. A record whose failed enrichers
+    all succeed this time has its enrich_errors cleared."""
     from worker.pipeline import Resources, reenrich_articles
     from worker.queue import TASK_REENRICH, create_app
     from worker.store import Store
 
     settings = _settings(ctx)
     store = Store.from_url(settings.resolved_store_url)
-    ids = store.article_ids(older_than)
+    ids = store.article_ids(older_than, failed=failed)
     store.close()
     batches = [
         ids[start : start + settings.chunk_articles]
@@ -224,7 +231,13 @@ def reenrich(
     celery = create_app(settings)
     for batch in batches:
         celery.send_task(TASK_REENRICH, args=[batch])
-    log.info("reenrich.queued", articles=len(ids), batches=len(batches), older_than=older_than)
+    log.info(
+        "reenrich.queued",
+        articles=len(ids),
+        batches=len(batches),
+        older_than=older_than,
+        failed_only=failed,
+    )
     out.print(f"queued {len(ids)} articles in {len(batches)} batches for the workers")
 
 

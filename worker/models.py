@@ -62,6 +62,9 @@ class ArticleRecord:
     sources: list[Source] = field(default_factory=list)
     ingested_at: str | None = None
     pipeline_version: str | None = None
+    # {enricher name: "ExceptionType: message"} for the enrichers that failed on this article
+    # (their fields are null); None when none failed. `newsingest reenrich --failed` retries them.
+    enrich_errors: dict[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +77,7 @@ class FileSummary:
     found: int = 0
     new: int = 0
     duplicates: int = 0
-    failed: int = 0
+    failed: int = 0  # of found: sightings with an enricher error (stored, with enrich_errors)
     unplaced_lines: int = 0
     near_duplicates: int = 0  # of the new articles: versions of a story stored before
     error: dict[str, Any] | None = None

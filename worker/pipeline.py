@@ -75,8 +75,11 @@ def records_from_articles(
 ) -> tuple[list[ArticleRecord], int]:
     """Enrich articles and make records: one per distinct text, with every place it was seen.
 
+    An article an enricher failed on is a record too: that enricher's fields null, the reason in
+    ``enrich_errors`` (``newsingest reenrich --failed`` runs the enrichers on it again).
+
     Returns:
-        The records and the number of articles that failed enrichment.
+        The records (all of them) and the number of articles (sightings) with an enricher error.
     """
     started = time.perf_counter()
     enriched = enrich.run(articles)
@@ -89,9 +92,9 @@ def records_from_articles(
     )
     ingested_at = datetime.now(UTC).isoformat()
     by_id: dict[str, ArticleRecord] = {}
-    for article, label, fields in zip(articles, labels, enriched.fields, strict=True):
-        if fields is None:
-            continue
+    for position, (article, label, fields) in enumerate(
+        zip(articles, labels, enriched.fields, strict=True)
+    ):
         place = f"{file_name}:{label}" if label else file_name
         source = Source(file=place, sha256=sha256, index=article.index, line=article.line)
         key = article_id(article)
@@ -107,6 +110,7 @@ def records_from_articles(
             sources=[source],
             ingested_at=ingested_at,
             pipeline_version=PIPELINE_VERSION,
+            enrich_errors=enriched.errors.get(position),
         )
         for name, value in fields.items():
             setattr(record, name, value)
@@ -319,6 +323,9 @@ def reenrich_articles(resources: Resources, ids: Sequence[str]) -> int:
     """Run the enrichers again on stored articles, from their stored text.
 
     Ids, text, sources and near-duplicate links are not touched: no re-parse, no de-duplication.
+    ``enrich_errors`` becomes the errors of this run, plus the stored errors of enrichers that
+    this pipeline does not run (their fields are still null): null once every enricher that
+    failed on the article has succeeded. An enricher that fails now has its fields set null.
     Returns the number of records updated.
     """
     started = time.perf_counter()
@@ -334,11 +341,21 @@ def reenrich_articles(resources: Resources, ids: Sequence[str]) -> int:
         for row in rows
     ]
     enriched = resources.enrich.run(articles)
-    updates = [
-        {"id": row["id"], **fields, "pipeline_version": PIPELINE_VERSION}
-        for row, fields in zip(rows, enriched.fields, strict=True)
-        if fields is not None
-    ]
+    ran = set(resources.enrich.names)
+    updates = []
+    for position, (row, fields) in enumerate(zip(rows, enriched.fields, strict=True)):
+        errors = {
+            name: reason for name, reason in (row["enrich_errors"] or {}).items() if name not in ran
+        }
+        errors.update(enriched.errors.get(position, {}))
+        updates.append(
+            {
+                "id": row["id"],
+                **fields,
+                "enrich_errors": errors or None,
+                "pipeline_version": PIPELINE_VERSION,
+            }
+        )
     changed = resources.store.update_enrichment(updates)
     log.info(
         "articles.reenriched",

@@ -9,6 +9,31 @@ from worker.models import ParsedArticle
 
 Fields = dict[str, Any]
 
+# The record fields each registered enricher sets (README, "Enrichment"). When an enricher fails on
+# an article these are set to null, so that no value is left that the enricher did not make (the
+# raw caption credit, a value from an earlier run). An enricher outside this table may declare a
+# ``fields`` attribute instead.
+ENRICHER_FIELDS: dict[str, tuple[str, ...]] = {
+    "language": ("language",),
+    "credit": ("image_credit",),
+    "stats": ("word_count", "reading_time_s"),
+    "lead": ("lead",),
+    "entities": ("entities",),
+    "countries": ("countries",),
+    "quotes": ("quotes",),
+    "keywords": ("keywords",),
+}
+
+
+def enricher_fields(enricher: Enricher | str) -> tuple[str, ...]:
+    """The record fields an enricher (or the enricher of that name) sets, as far as known."""
+    if isinstance(enricher, str):
+        return ENRICHER_FIELDS.get(enricher, ())
+    declared = getattr(enricher, "fields", None)
+    if declared is not None:
+        return tuple(declared)
+    return ENRICHER_FIELDS.get(enricher.name, ())
+
 
 @runtime_checkable
 class Enricher(Protocol):

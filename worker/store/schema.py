@@ -122,6 +122,9 @@ articles = Table(
     Column("ingested_at", String(40), nullable=False),
     Column("pipeline_version", String(40), nullable=False),
     Column("first_index", Integer, nullable=False),  # its position in that file
+    # {enricher: "ExceptionType: message"} for enrichers that failed on it, SQL NULL when none did
+    # (none_as_null: `IS NULL` finds the clean ones; `reenrich --failed` the others)
+    Column("enrich_errors", JSON(none_as_null=True)),
 )
 
 sources = Table(

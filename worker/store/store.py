@@ -33,6 +33,7 @@ ENRICHED_FIELDS = (
     "quotes",
 )
 
+
 class Store:
     """Ledger and records. Build one per process and share it; it holds the connection pool."""
 
@@ -78,6 +79,10 @@ class Store:
         sources. "New" counts the articles that this file brought first, so that the counts are
         the same whether or not an earlier attempt stored some of them before a crash.
 
+        Records an enricher failed on are stored like the others (``enrich_errors`` set): they
+        count in ``found`` and in ``new`` or ``duplicates``; ``failed`` (given by the caller) says
+        how many of the sightings had an enricher error.
+
         Each new article, in file order, is checked against the near-duplicate index under a lock
         that serializes these decisions across all workers (``worker/store/near.py``): a version of
         a stored story gets ``duplicate_of`` (that story's canonical id) and ``similarity``.
@@ -115,6 +120,7 @@ class Store:
                 "first_index": r.sources[0].index,
                 "ingested_at": r.ingested_at,
                 "pipeline_version": r.pipeline_version,
+                "enrich_errors": r.enrich_errors or None,
             }
             for r in records
         ]
@@ -150,11 +156,12 @@ class Store:
                 conn.execute(insert_ignore(self.engine, sources), source_rows)
                 near.add(conn, fresh)
             new, versions = self._count_first_seen(conn, sha256, ids, index_range)
-            found = sum(len(r.sources) for r in records) + failed
+            # every sighting; failed enrichment is stored now, so it is among them, not extra
+            found = sum(len(r.sources) for r in records)
             counts = PublishCounts(
                 found=found,
                 new=new,
-                duplicates=found - failed - new,
+                duplicates=found - new,
                 near_duplicates=versions,
                 failed=failed,
                 unplaced=unplaced,
@@ -226,14 +233,16 @@ class Store:
 
     # --- re-enrichment --------------------------------------------------------------------------
 
-    def article_ids(self, older_than: str | None = None) -> list[str]:
-        """Ids of stored articles, all or those made by a pipeline older than ``older_than``."""
+    def article_ids(self, older_than: str | None = None, *, failed: bool = False) -> list[str]:
+        """Ids of stored articles: all, or those made by a pipeline older than ``older_than``,
+        and with ``failed`` only those an enricher failed on (``enrich_errors`` set)."""
         from packaging.version import InvalidVersion, Version
 
+        query = select(articles.c.id, articles.c.pipeline_version).order_by(articles.c.id)
+        if failed:
+            query = query.where(articles.c.enrich_errors.isnot(None))
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(articles.c.id, articles.c.pipeline_version).order_by(articles.c.id)
-            ).all()
+            rows = conn.execute(query).all()
         if older_than is None:
             return [row.id for row in rows]
         limit = Version(older_than)
@@ -247,7 +256,8 @@ class Store:
         return [row.id for row in rows if older(row.pipeline_version)]
 
     def texts(self, ids: Sequence[str]) -> list[RowMapping]:
-        """What enrichment reads of stored articles: id, title, body, caption and credit."""
+        """What enrichment reads of stored articles: id, title, body, caption and credit, and the
+        enricher errors it had."""
         columns = (
             articles.c.id,
             articles.c.title,
@@ -255,6 +265,7 @@ class Store:
             articles.c.image_caption,
             articles.c.image_credit,
             articles.c.first_index,
+            articles.c.enrich_errors,
         )
         found: list[RowMapping] = []
         with self.engine.connect() as conn:
@@ -265,8 +276,9 @@ class Store:
         return sorted(found, key=lambda row: order[row["id"]])
 
     def update_enrichment(self, updates: Sequence[dict[str, Any]]) -> int:
-        """Replace the enrichment fields of stored articles; ids, text and links stay."""
-        allowed = set(ENRICHED_FIELDS) | {"pipeline_version"}
+        """Replace the enrichment fields of stored articles (and their ``enrich_errors``); ids,
+        text and links stay."""
+        allowed = set(ENRICHED_FIELDS) | {"pipeline_version", "enrich_errors"}
         changed = 0
         with self.engine.begin() as conn:
             for values in updates:
@@ -341,4 +353,5 @@ def _record(row: RowMapping, found_sources: list[Source]) -> ArticleRecord:
         sources=found_sources,
         ingested_at=row["ingested_at"],
         pipeline_version=row["pipeline_version"],
+        enrich_errors=row["enrich_errors"] or None,
     )
