@@ -68,9 +68,9 @@ def test_a_big_dump_is_shared_by_the_workers(tmp_path: Path, redis_url, postgres
         process.stop()
 
     store = Store.from_url(settings.resolved_store_url)
-    row = store.files_in_state("done")[0]
+    row = store.ledger.files_in_state("done")[0]
     assert (row["found"], row["new"], row["duplicates"]) == (ARTICLES + 1, ARTICLES, 1)
-    chunks = store.chunk_rows(row["sha256"])
+    chunks = store.ledger.chunk_rows(row["sha256"])
     assert len(chunks) == -(-(ARTICLES + 1) // PER_CHUNK)
     assert {c["state"] for c in chunks} == {"stored"}
     records = [dataclasses.asdict(r) for r in store.iter_articles(include_duplicates=True)]

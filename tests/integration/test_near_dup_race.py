@@ -111,7 +111,7 @@ def _wait_done(store: Store, celery, round_number: int, resent: list[str]) -> No
     deadline = time.monotonic() + 20
     while store.status()["files"]["done"] < FILES:
         if time.monotonic() > deadline:
-            for row in store.files_in_state("queued"):
+            for row in store.ledger.files_in_state("queued"):
                 celery.send_task(TASK_PROCESS_FILE, args=[row["sha256"]])
                 resent.append(row["sha256"])
             wait_until(

@@ -41,9 +41,9 @@ class PipelineTask(Task):
         run = Run(
             owner=self.request.id,
             retries=self.request.retries,
-            enqueue_chunk=lambda sha256, number: self.app.send_task(
-                TASK_PROCESS_CHUNK, args=[sha256, number]
-            ).id,
+            enqueue_chunk=lambda sha256, number: (
+                self.app.send_task(TASK_PROCESS_CHUNK, args=[sha256, number]).id
+            ),
         )
         try:
             summary = step(FileDriver(self.resources), run)

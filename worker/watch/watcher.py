@@ -23,7 +23,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
-from worker.files import sweep_partials
+from worker.files import move, sweep_partials, unique_destination
 from worker.log import get_logger
 from worker.settings import Settings
 from worker.store import Store
@@ -188,9 +188,11 @@ class Watcher:
             )
 
     def sweep(self, *, at_start: bool = False) -> None:
-        """Remove what crashes left in work/: copies of finished content, copies never claimed
-        (the watcher died between copy and claim, and the inbox file went), scratch folders of
-        finished files, and, at start-up, interrupted copies (only this watcher makes them)."""
+        """Tidy work/ after crashes: copies and scratch folders of finished content go; a copy
+        that no ledger row claims a minute after it was made (the claim was lost: a power cut
+        before SQLite synced it, or the inbox file was removed in between) goes back to the
+        inbox, to be taken again, rather than being lost. At start-up, interrupted copies go
+        too (only this watcher makes them)."""
         work = self.settings.work_dir
         try:
             if at_start:
@@ -203,15 +205,19 @@ class Watcher:
                 if not _HEX64.fullmatch(sha256):
                     continue
                 state = states.get(sha256)
-                unclaimed = (
-                    state is None and entry.stat(follow_symlinks=False).st_mtime < quiet_since
-                )
-                if state in ("done", "failed") or unclaimed:
+                if state in ("done", "failed"):
                     if entry.is_dir(follow_symlinks=False):
                         shutil.rmtree(entry.path, ignore_errors=True)
                     else:
                         os.unlink(entry.path)
                     log.info("work.swept", sha256=sha256, state=state, path=entry.name)
+                elif state is None and entry.stat(follow_symlinks=False).st_mtime < quiet_since:
+                    if entry.is_dir(follow_symlinks=False):
+                        shutil.rmtree(entry.path, ignore_errors=True)
+                        continue
+                    back = unique_destination(self.inbox, f"recovered-{sha256[:12]}", sha256)
+                    move(Path(entry.path), back, sha256=sha256)
+                    log.warning("work.recovered", sha256=sha256, moved_to=str(back))
         except Exception as exc:  # housekeeping never stops the watcher
             log.error("work.sweep_failed", error=str(exc))
 
