@@ -224,6 +224,11 @@ def rebuild(conn: Connection, config: NearDupConfig, batch_size: int = 1000) -> 
     """Drop and rebuild the index from the stored articles, in ingestion order; returns how many
     were indexed. Links already decided (``duplicate_of``) are kept: canonical records never
     change."""
+    if conn.dialect.name == "postgresql":
+        # one long maintenance transaction: the per-statement and idle limits that protect the
+        # publish lock from a vanished worker would cut it off on a large store
+        conn.execute(text("SET LOCAL statement_timeout = 0"))
+        conn.execute(text("SET LOCAL idle_in_transaction_session_timeout = 0"))
     lock(conn)
     conn.execute(delete(lsh_bands))
     conn.execute(delete(minhashes))
