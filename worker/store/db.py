@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import URL, Engine, create_engine, event, insert, make_url, text
+from sqlalchemy import URL, Engine, create_engine, event, insert, inspect, make_url, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.schema import Table
 
+from worker.errors import ConfigurationError
 from worker.store.schema import metadata
 
 # Several processes (watcher, workers, CLI) share one SQLite file: wait for a lock, don't fail.
@@ -100,7 +101,38 @@ def create_store_engine(
             # tables (duplicate pg_type rows): one creates them, the others wait, then find them.
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
         metadata.create_all(conn)
+        _require_current_schema(conn)
     return engine
+
+
+class OutdatedStoreError(ConfigurationError):
+    """The store was made by an older newsingest: tables lack columns this version writes."""
+
+    code = "outdated_store"
+    hint = (
+        "this store was made by an older newsingest; keep it with that version, or move the "
+        "data folder (or database) aside and ingest the dumps again"
+    )
+
+
+def _require_current_schema(conn: Any) -> None:
+    """Refuse, with a clear message, a store whose tables lack columns of this version.
+
+    ``create_all`` makes missing tables but never alters existing ones, so a store made by 0.2.0
+    would otherwise fail later, mid-publish, on an unknown column.
+    """
+    inspector = inspect(conn)
+    missing = [
+        f"{table.name}.{column.name}"
+        for table in metadata.sorted_tables
+        for column in table.columns
+        if column.name not in {c["name"] for c in inspector.get_columns(table.name)}
+    ]
+    if missing:
+        raise OutdatedStoreError(
+            f"the store lacks columns of this version ({', '.join(missing[:6])}"
+            f"{', …' if len(missing) > 6 else ''})"
+        )
 
 
 def _libpq_session_args(
