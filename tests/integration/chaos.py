@@ -502,6 +502,20 @@ def _compact(line: str) -> str:
     return " ".join(parts)
 
 
+def _mentions(paths: Iterable[Path], *needles: str | None, limit: int = 25) -> list[str]:
+    """The log lines (compacted, with their log's name) that mention any of ``needles``."""
+    wanted = [n for n in needles if n]
+    found: list[tuple[str, str]] = []
+    for path in paths:
+        with contextlib.suppress(OSError):
+            for line in path.read_text(errors="replace").splitlines():
+                if any(n in line for n in wanted):
+                    compact = _compact(line)
+                    found.append((compact.split(" ", 1)[0], f"  {path.stem}: {compact}"))
+    found.sort(key=lambda item: item[0])  # by time of day (lines without one first)
+    return [text for _, text in found[-limit:]] or ["  (none)"]
+
+
 def _tail(path: Path, lines: int) -> str:
     try:
         text = path.read_text(errors="replace").splitlines()
@@ -1046,33 +1060,44 @@ TOPOLOGY_CLASSES: dict[str, type[_Topology]] = {
 # --- the run --------------------------------------------------------------------------------------
 
 
+def _ago(now: float, value: Any) -> str:
+    return "-" if value is None else f"{value - now:+.1f}s"
+
+
+def _row_line(row: dict[str, Any], now: float) -> str:
+    """One ledger row (file or chunk) with its times relative to now, whatever its columns."""
+    parts = [row["sha256"][:12]]
+    if "number" in row:
+        parts.append(f"#{row['number']}")
+    if row.get("name"):
+        parts.insert(0, str(row["name"]))
+    for key in ("state", "attempts", "sends", "task_id"):
+        if key in row:
+            parts.append(f"{key}={row[key]}")
+    for key in ("lease_until", "enqueued_at", "next_send_at", "updated_at"):
+        if key in row:
+            parts.append(f"{key}={_ago(now, row[key])}")
+    return "  " + " ".join(parts)
+
+
 def _diagnostics(topology: _Topology, store: Any, lines: int = 15) -> str:
-    """The ledger rows that are not done, what is left in the folders, each process's log tail."""
+    """The ledger rows that are not done (times relative to now), the log lines about them,
+    what is left in the folders, each process's log tail."""
     out = []
     now = time.time()
+    logs = [p.log_path for p in topology.cluster.all_processes()]
     try:
         file_rows, chunk_rows = ledger_rows(store)
         open_files = [r for r in file_rows if r.get("state") not in TERMINAL]
         out.append(f"ledger: {len(file_rows)} file rows, {len(open_files)} not done:")
-        for row in open_files[:30]:
-            lease = row.get("lease_until")
-            enqueued = row.get("enqueued_at")
-            out.append(
-                f"  {row.get('name')} {row['sha256'][:12]} state={row.get('state')} "
-                f"attempts={row.get('attempts')} task={row.get('task_id')} "
-                f"lease={'-' if lease is None else f'{lease - now:+.1f}s'} "
-                f"enqueued={'-' if enqueued is None else f'{now - enqueued:.1f}s ago'}"
-            )
+        out += [_row_line(row, now) for row in open_files[:30]]
         open_chunks = [c for c in chunk_rows if c.get("state") != "stored"]
         if open_chunks:
             out.append(f"chunks not stored ({len(open_chunks)}):")
-            for row in open_chunks[:30]:
-                lease = row.get("lease_until")
-                out.append(
-                    f"  {row['sha256'][:12]} #{row.get('number')} state={row.get('state')} "
-                    f"attempts={row.get('attempts')} "
-                    f"lease={'-' if lease is None else f'{lease - now:+.1f}s'}"
-                )
+            out += [_row_line(row, now) for row in open_chunks[:30]]
+        for row in open_files[:5]:
+            out.append(f"log lines about {row.get('name')} ({row['sha256'][:12]}):")
+            out += _mentions(logs, row["sha256"], row.get("task_id"), limit=25)
     except Exception as exc:
         out.append(f"ledger unreadable: {type(exc).__name__}: {exc}")
     for folder, label in ((topology.inbox, "inbox"), (topology.data_dir / "work", "work/")):
