@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,8 @@ from typer.testing import CliRunner
 
 from tests.dumps import BRIDGE, HARBOUR, LIBRARY, ORCHARD, render_dump, seed_like_dump
 from worker.cli import app
+from worker.queue import TASK_PROCESS_FILE, create_app
+from worker.settings import Settings
 
 
 @pytest.fixture
@@ -134,6 +137,39 @@ class TestStatus:
         assert report["exact_duplicates"] == 1
         assert report["recent_failures"][0]["code"] == "empty_file"
         assert report["queue_depth"] == 0
+
+    def test_queue_depth_on_the_embedded_broker(self, cli, tmp_path: Path) -> None:
+        """On the embedded SQLite broker the queue depth is 0 when empty, then counts a waiting
+        message."""
+        assert json.loads(cli("status", "--json").stdout)["queue_depth"] == 0
+        create_app(Settings(data_dir=tmp_path / "data")).send_task(TASK_PROCESS_FILE, ["0" * 64])
+        assert json.loads(cli("status", "--json").stdout)["queue_depth"] == 1
+
+    @pytest.mark.integration
+    def test_queue_depth_on_redis_is_0_for_an_empty_queue(self, cli, redis_url: str) -> None:
+        """Redis deletes an empty list, so an empty queue does not exist there: the depth is 0,
+        not null (unknown), and the watcher's compose health check passes on an idle stack. A
+        waiting message counts 1, and the queue is 0 again once it is gone."""
+
+        def depth() -> int | None:
+            return json.loads(cli("--broker-url", redis_url, "status", "--json").stdout)[
+                "queue_depth"
+            ]
+
+        assert depth() == 0
+        celery = create_app(Settings(broker_url=redis_url))
+        celery.send_task(TASK_PROCESS_FILE, ["0" * 64])
+        assert depth() == 1
+        celery.control.purge()
+        assert depth() == 0
+
+    def test_queue_depth_is_null_when_the_broker_cannot_be_reached(self, cli) -> None:
+        """A broker that cannot be reached gives null, which fails the health check."""
+        with socket.socket() as sock:  # a port with nothing listening on it
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        result = cli("--broker-url", f"redis://127.0.0.1:{port}/0", "status", "--json")
+        assert json.loads(result.stdout)["queue_depth"] is None
 
     def test_table(self, cli) -> None:
         """`status` without --json prints a table even on an empty store."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
+from kombu.exceptions import ChannelError
 
 from worker.queue.broker import EMBEDDED_PREFIX, EMBEDDED_TRANSPORT
 from worker.queue.names import QUEUE
@@ -74,10 +75,20 @@ def create_app(settings: Settings) -> NewsingestCelery:
 
 
 def queue_depth(app: Celery) -> int | None:
-    """Messages waiting in the broker, or None if the broker cannot be asked."""
+    """Messages waiting in the broker: 0 for an empty queue, None if the broker cannot be asked.
+
+    Redis deletes a list when its last message is taken, so there an empty queue does not exist
+    and a passive declare answers NOT_FOUND: on Redis that is an empty queue, 0 (the answer came
+    from Redis, so it was reached). The embedded SQLite broker counts its rows.
+    """
     try:
         with app.connection_for_read() as connection:
             channel = connection.default_channel
-            return channel.queue_declare(QUEUE, passive=True).message_count
+            try:
+                return channel.queue_declare(QUEUE, passive=True).message_count
+            except ChannelError:
+                if connection.transport.driver_type == "redis":
+                    return 0
+                raise
     except Exception:
         return None
