@@ -102,6 +102,8 @@ SETTINGS = {
     "NEWSINGEST_ENRICHERS": ENRICHERS,
     "NEWSINGEST_LOG_FORMAT": "json",
     "NEWSINGEST_CONFIG": "/nonexistent/newsingest.toml",
+    # a process that hangs is asked for its stacks with SIGABRT when the wait times out
+    "PYTHONFAULTHANDLER": "1",
 }
 RECORD_SETTINGS = ("NEWSINGEST_CHUNK_ARTICLES", "NEWSINGEST_ENRICHERS", "NEWSINGEST_CONFIG")
 # Record fields that must be equal to the reference's. Not compared: duplicate_of and similarity
@@ -413,6 +415,13 @@ class Cluster:
                     f"{', '.join(commands)}"
                 )
         return found
+
+    def signal_all(self, signum: int) -> None:
+        """Send ``signum`` to every live process we started, orphans included."""
+        for session in self._sessions:
+            for pid in session_members(session):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signum)
 
     def kill_everything(self) -> None:
         """SIGKILL every process this cluster started, orphans included."""
@@ -1080,9 +1089,79 @@ def _row_line(row: dict[str, Any], now: float) -> str:
     return "  " + " ".join(parts)
 
 
-def _diagnostics(topology: _Topology, store: Any, lines: int = 15) -> str:
+def _ago(now: float, value: Any) -> str:
+    return "-" if value is None else f"{value - now:+.1f}s"
+
+
+def _row_line(row: dict[str, Any], now: float) -> str:
+    """One ledger row (file or chunk) with its times relative to now, whatever its columns."""
+    parts = [row["sha256"][:12]]
+    if "number" in row:
+        parts.append(f"#{row['number']}")
+    if row.get("name"):
+        parts.insert(0, str(row["name"]))
+    for key in ("state", "attempts", "sends", "task_id"):
+        if key in row:
+            parts.append(f"{key}={row[key]}")
+    for key in ("lease_until", "enqueued_at", "next_send_at", "updated_at"):
+        if key in row:
+            parts.append(f"{key}={_ago(now, row[key])}")
+    return "  " + " ".join(parts)
+
+
+def _stack_dump(path: Path, limit: int = 80) -> list[str]:
+    """The thread stacks faulthandler wrote into this log on SIGABRT, if any."""
+    try:
+        text = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    starts = [n for n, line in enumerate(text) if line.startswith("Fatal Python error: Aborted")]
+    if not starts:
+        return []
+    dump = [line for line in text[starts[-1] :] if not line.startswith("{")]
+    return [f"  {line[:200]}" for line in dump[:limit]]
+
+
+@dataclass
+class _LogMark:
+    """A log as it was before the harness asked for stacks: its size and its age."""
+
+    size: int
+    quiet: float
+    returncode: int | None
+
+
+def _mark_logs(processes: Iterable[NewsingestProcess]) -> dict[Path, _LogMark]:
+    marks = {}
+    now = time.time()
+    for process in processes:
+        with contextlib.suppress(OSError):
+            stat = process.log_path.stat()
+            code = process.process.poll()
+            marks[process.log_path] = _LogMark(stat.st_size, now - stat.st_mtime, code)
+    return marks
+
+
+def _read_from(path: Path, start: int, end: int | None = None) -> list[str]:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(start)
+            data = handle.read() if end is None else handle.read(max(0, end - start))
+    except OSError:
+        return []
+    return data.decode(errors="replace").splitlines()
+
+
+def _diagnostics(
+    topology: _Topology,
+    store: Any,
+    lines: int = 15,
+    marks: dict[Path, _LogMark] | None = None,
+) -> str:
     """The ledger rows that are not done (times relative to now), the log lines about them,
-    what is left in the folders, each process's log tail."""
+    what is left in the folders, each process's log tail; with ``marks`` (the wait timed out,
+    every live process was then asked for its thread stacks), the tail before the ask and the
+    stacks after it."""
     out = []
     now = time.time()
     logs = [p.log_path for p in topology.cluster.all_processes()]
@@ -1105,10 +1184,20 @@ def _diagnostics(topology: _Topology, store: Any, lines: int = 15) -> str:
         if left:
             out.append(f"{label}: {left[:20]}{' ...' if len(left) > 20 else ''}")
     for process in topology.cluster.all_processes():
-        code = process.process.poll()
+        path = process.log_path
+        mark = (marks or {}).get(path)
+        code = process.process.poll() if mark is None else mark.returncode
         state = "running" if code is None else f"exited {code}"
-        out.append(f"--- {process.log_path.name} ({state}), last {lines} lines:")
-        out.append(_tail(process.log_path, lines))
+        if mark is not None:
+            state += f", its last log line {mark.quiet:.0f}s before the time-out"
+        text = _read_from(path, 0, mark.size if mark else None)
+        out.append(f"--- {path.name} ({state}), last {lines} lines:")
+        out += [f"  {_compact(line)}" for line in text[-lines:]] or ["  (empty)"]
+        stacks = _read_from(path, mark.size) if mark else []
+        stacks = [line for line in stacks if not line.startswith("{")]
+        if any(line.startswith("Fatal Python error") for line in stacks):
+            out.append(f"--- {path.name}: thread stacks when the wait timed out:")
+            out += [f"  {line[:200]}" for line in stacks[:80]]
     server = topology.server_logs()
     if server:
         out.append(server)
@@ -1288,7 +1377,14 @@ def run(
         report.leftovers = chaos.cluster.leftovers()
         report.log_summary = _log_summary(p.log_path for p in chaos.cluster.all_processes())
         if not report.ok:
-            report.diagnostics = _diagnostics(chaos, store)
+            marks = None
+            if report.timed_out:
+                # where is each live process stuck? faulthandler writes every thread's stack to
+                # its log on SIGABRT (PYTHONFAULTHANDLER=1); the run is over, they may die
+                marks = _mark_logs(chaos.cluster.all_processes())
+                chaos.cluster.signal_all(signal.SIGABRT)
+                time.sleep(1.5)
+            report.diagnostics = _diagnostics(chaos, store, marks=marks)
     finally:
         if chaos is not None:
             chaos.close()
@@ -1296,6 +1392,8 @@ def run(
             with contextlib.suppress(Exception):
                 store.close()
         report.seconds_total = round(time.monotonic() - started, 1)
+    with contextlib.suppress(OSError):
+        (workdir / "report.txt").write_text(report.render(limit=1000) + "\n")
     if owned and report.ok and not keep:
         shutil.rmtree(workdir, ignore_errors=True)
     return report

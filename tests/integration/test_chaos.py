@@ -54,7 +54,8 @@ def _run(topology: str, seed: int, files: int, duration: float, tmp_path: Path) 
         unavailable(str(exc))
         return
     print(report.render())
-    assert report.ok, report.render()
+    if not report.ok:
+        pytest.fail(report.render(), pytrace=False)
 
 
 # --- the throwaway servers ------------------------------------------------------------------------
@@ -275,6 +276,7 @@ def test_harness_catches_planted_bugs(tmp_path: Path) -> None:
     # what a reader needs to see why: the ledger and each process's last lines
     assert "ledger:" in report.diagnostics
     assert "--- run-1.log" in report.diagnostics
+    assert "thread stacks when the wait timed out" in report.diagnostics
 
 
 # --- the chaos runs -------------------------------------------------------------------------------
