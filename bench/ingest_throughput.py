@@ -9,8 +9,8 @@ What is measured, over every ``*.txt`` file of the samples folder, each row agai
 ``parse+enrich``
     ``worker.pipeline.build_records``: parse, the configured enrichers, ids; no store.
 ``ingest embedded (SQLite)``
-    the real ``newsingest ingest`` path: ``Resources.build`` then ``ingest_in_place`` per file, on a
-    fresh SQLite store in a temporary folder (store creation not timed).
+    the real ``newsingest ingest`` path: ``Resources.build`` then ``FileDriver.ingest`` per file,
+    on a fresh SQLite store in a temporary folder (store creation not timed).
 ``ingest PostgreSQL``
     the same on a fresh PostgreSQL schema, dropped afterwards; skipped with the reason if no
     PostgreSQL answers.
@@ -77,12 +77,14 @@ def _settings(folder: Path, store_url: str | None = None) -> Any:
 
 
 def _ingest(files: list[Path], folder: Path, store_url: str | None) -> tuple[float, int, dict]:
-    from worker.pipeline import Resources, ingest_in_place
+    from worker.driver import FileDriver
+    from worker.pipeline import Resources
 
     resources = Resources.build(_settings(folder, store_url))
     try:
+        driver = FileDriver(resources)
         started = time.perf_counter()
-        summaries = [ingest_in_place(resources, path) for path in files]
+        summaries = [driver.ingest(path) for path in files]
         seconds = time.perf_counter() - started
         status = resources.store.status()
     finally:

@@ -1,5 +1,5 @@
-"""Tests for worker/pipeline.py: one file through parse → dedupe → enrich → publish → finalize,
-on a real SQLite store and real folders under tmp_path."""
+"""Tests for worker/pipeline.py and worker/driver.py: one file through parse → dedupe → enrich →
+publish → finalize, on a real SQLite store and real folders under tmp_path."""
 
 from __future__ import annotations
 
@@ -13,12 +13,15 @@ from structlog.testing import capture_logs
 
 from tests.dumps import BRIDGE, HARBOUR, LIBRARY, ORCHARD, render_dump
 from tests.helpers_unit import sha
+from worker import driver as driver_module
+from worker import faults
+from worker.driver import FileDriver, Run
+from worker.errors import ConfigurationError, TransientError
+from worker.models import FileSummary
 from worker.pipeline import (
     Resources,
     build_records,
     failed_files,
-    ingest_in_place,
-    process_queued_file,
     requeue_failed,
 )
 from worker.settings import Settings
@@ -48,6 +51,18 @@ def resources(tmp_path: Path):
     res.store.close()
 
 
+def process_queued_file(
+    resources: Resources, sha256: str, owner: str, **run: object
+) -> FileSummary | None:
+    """What the Celery task ``process_file`` does for the message with id ``owner``."""
+    return FileDriver(resources).process_file(sha256, Run(owner=owner, **run))
+
+
+def ingest_in_place(resources: Resources, path: Path) -> FileSummary:
+    """What `newsingest ingest` does with one file."""
+    return FileDriver(resources).ingest(path)
+
+
 def _take(resources: Resources, name: str, data: bytes) -> str:
     """Drop ``data`` in the inbox and let the watcher's FileTaker claim it; returns the sha256."""
     settings = resources.settings
@@ -61,11 +76,11 @@ def _take(resources: Resources, name: str, data: bytes) -> str:
 
 
 def _claim_by_hand(resources: Resources, name: str, data: bytes) -> str:
-    """store.claim and a copy to the work path, as the watcher leaves a file."""
+    """A copy to the work path, then ledger.claim, as the watcher leaves a file."""
     digest = sha(data)
     work = resources.settings.work_dir / digest
     work.write_bytes(data)
-    assert resources.store.claim(digest, name, str(work), len(data)).outcome == "queued"
+    assert resources.store.ledger.claim(digest, name, str(work), len(data)).outcome == "queued"
     return digest
 
 
@@ -75,7 +90,8 @@ def _articles(resources: Resources):
 
 class TestProcessQueuedFile:
     def test_claimed_file_is_stored_moved_and_done(self, resources: Resources):
-        """A claimed file: records stored, file in processed/, ledger done, counts right."""
+        """A claimed file: records stored, file in processed/, ledger done, counts right; the
+        place in processed/ is recorded when the file moves."""
         digest = _take(resources, "seed.txt", SEED)
         summary = process_queued_file(resources, digest, "task-1")
         assert (summary.state, summary.found, summary.new, summary.duplicates) == ("done", 2, 2, 0)
@@ -90,7 +106,7 @@ class TestProcessQueuedFile:
         processed = resources.settings.processed_dir / "seed.txt"
         assert processed.read_bytes() == SEED
         assert not (resources.settings.work_dir / digest).exists()
-        row = resources.store.get_file(digest)
+        row = resources.store.ledger.get_file(digest)
         assert (row["state"], row["found"], row["new"], row["attempts"]) == ("done", 2, 2, 1)
         assert row["final_path"] == str(processed)
 
@@ -110,7 +126,7 @@ class TestProcessQueuedFile:
         assert order == ["file.parsed", "file.enriched", "file.stored", "file.done"]
 
     def test_hand_claimed_file(self, resources: Resources):
-        """A file claimed with store.claim and copied to work/ is processed the same way."""
+        """A file copied to work/ and claimed with ledger.claim is processed the same way."""
         digest = _claim_by_hand(resources, "other.txt", OTHER)
         summary = process_queued_file(resources, digest, "task-1")
         assert (summary.found, summary.new) == (2, 2)
@@ -131,7 +147,7 @@ class TestProcessQueuedFile:
         assert report["message"]
         assert report["hint"]
         assert (report["file"], report["sha256"], report["line"]) == ("empty-ish.txt", digest, 1)
-        row = resources.store.get_file(digest)
+        row = resources.store.ledger.get_file(digest)
         assert (row["state"], row["error"]["code"], row["final_path"]) == (
             "failed",
             "no_articles",
@@ -148,7 +164,7 @@ class TestProcessQueuedFile:
         work.write_bytes(SEED + b"\nappended later\n")
         summary = process_queued_file(resources, digest, "task-1")
         assert summary.error["code"] == "file_changed"
-        row = resources.store.get_file(digest)
+        row = resources.store.ledger.get_file(digest)
         assert (row["state"], row["error"]["code"]) == ("failed", "file_changed")
         failed = resources.settings.failed_dir / "seed.txt"
         assert failed.read_bytes() == SEED + b"\nappended later\n"
@@ -161,14 +177,15 @@ class TestProcessQueuedFile:
         (resources.settings.work_dir / digest).unlink()
         summary = process_queued_file(resources, digest, "task-1")
         assert summary.error["code"] == "file_changed"
-        assert resources.store.get_file(digest)["state"] == "failed"
+        assert resources.store.ledger.get_file(digest)["state"] == "failed"
 
     def test_stored_row_only_moves(self, resources: Resources):
         """A crash after publish and before the move leaves the row "stored"; once the lease
         runs out, the next call only moves the file and marks it done: records unchanged."""
         store, settings = resources.store, resources.settings
+        ledger = store.ledger
         digest = _take(resources, "seed.txt", SEED)
-        store.start(digest, "task-1", settings.lease_seconds)
+        ledger.start(digest, "task-1", settings.lease_seconds)
         final = settings.processed_dir / "seed.txt"
         records, failed, unplaced, encoding = build_records(
             SEED, digest, "seed.txt", resources.enrich
@@ -177,22 +194,22 @@ class TestProcessQueuedFile:
             digest,
             "seed.txt",
             records,
+            owner="task-1",
             failed=failed,
             unplaced=unplaced,
             encoding=encoding,
-            final_path=str(final),
         )
-        assert store.get_file(digest)["state"] == "stored"
+        assert ledger.get_file(digest)["state"] == "stored"
         before = _articles(resources)
         assert process_queued_file(resources, digest, "task-2") is None  # lease still live
-        store.renew(digest, -1)  # the lease runs out
+        ledger.renew(digest, "task-1", -1)  # the lease runs out
         with capture_logs() as logs:
             summary = process_queued_file(resources, digest, "task-2")
         assert "file.parsed" not in [e["event"] for e in logs]
         assert (summary.state, summary.found, summary.new, summary.duplicates) == ("done", 2, 2, 0)
         assert final.read_bytes() == SEED
         assert not (settings.work_dir / digest).exists()
-        row = store.get_file(digest)
+        row = ledger.get_file(digest)
         assert (row["state"], row["attempts"], row["task_id"]) == ("done", 2, "task-2")
         assert _articles(resources) == before
 
@@ -205,18 +222,20 @@ class TestProcessQueuedFile:
             assert process_queued_file(resources, digest, "task-1") is None
         assert [e["event"] for e in logs] == ["file.skipped"]
         assert _articles(resources) == before
-        assert resources.store.get_file(digest)["attempts"] == 1
+        assert resources.store.ledger.get_file(digest)["attempts"] == 1
 
     def test_too_many_attempts_quarantined(self, resources: Resources):
-        """A file started more than max_attempts times is quarantined with too_many_attempts."""
+        """A file whose workers died max_attempts times is quarantined with too_many_attempts
+        by the next one."""
         store, settings = resources.store, resources.settings
         digest = _take(resources, "seed.txt", SEED)
         for attempt in range(settings.max_attempts):
-            assert store.start(digest, f"crashed-{attempt}", settings.lease_seconds) is not None
-            store.renew(digest, -1)  # each worker dies; its lease runs out
+            owner = f"crashed-{attempt}"
+            assert store.ledger.start(digest, owner, settings.lease_seconds) is not None
+            store.ledger.renew(digest, owner, -1)  # each worker dies; its lease runs out
         summary = process_queued_file(resources, digest, "task-last")
         assert summary.error["code"] == "too_many_attempts"
-        row = resources.store.get_file(digest)
+        row = store.ledger.get_file(digest)
         assert (row["state"], row["attempts"]) == ("failed", settings.max_attempts + 1)
         failed = settings.failed_dir / "seed.txt"
         assert failed.read_bytes() == SEED
@@ -249,9 +268,9 @@ class TestProcessQueuedFile:
         assert resources.store.status()["exact_duplicates"] == 1
 
 
-class TestIngestInPlace:
+class TestIngest:
     def test_leaves_file_and_returns_summary(self, resources: Resources, tmp_path: Path):
-        """ingest_in_place stores the records but leaves the file where it lies."""
+        """ingest stores the records but leaves the file where it lies."""
         path = tmp_path / "elsewhere" / "seed.txt"
         path.parent.mkdir()
         path.write_bytes(SEED)
@@ -262,7 +281,7 @@ class TestIngestInPlace:
         assert path.read_bytes() == SEED
         assert list(resources.settings.processed_dir.iterdir()) == []
         assert [r.title for r in resources.store.iter_articles()] == [HARBOUR.title, ORCHARD.title]
-        row = resources.store.get_file(sha(SEED))
+        row = resources.store.ledger.get_file(sha(SEED))
         assert (row["state"], row["moves"]) == ("done", 0)
 
     def test_second_call_is_duplicate(self, resources: Resources, tmp_path: Path):
@@ -287,7 +306,7 @@ class TestIngestInPlace:
         summary = ingest_in_place(resources, path)
         assert (summary.state, summary.error["code"]) == ("failed", "no_articles")
         assert path.read_bytes() == NO_ARTICLES
-        assert resources.store.get_file(sha(NO_ARTICLES))["state"] == "failed"
+        assert resources.store.ledger.get_file(sha(NO_ARTICLES))["state"] == "failed"
         assert list(resources.settings.failed_dir.iterdir()) == []
 
     def test_unreadable_file(self, resources: Resources, tmp_path: Path):
@@ -296,7 +315,7 @@ class TestIngestInPlace:
         assert (summary.state, summary.error["code"]) == ("failed", "unreadable")
 
     def test_context_unbound_after_ingest(self, resources: Resources, tmp_path: Path):
-        """ingest_in_place leaves no file/sha256 bound for the events that follow."""
+        """ingest leaves no file/sha256 bound for the events that follow."""
         path = tmp_path / "seed.txt"
         path.write_bytes(SEED)
         ingest_in_place(resources, path)
@@ -322,7 +341,7 @@ class TestRequeueFailed:
         settings = resources.settings
         digest = _take(resources, "stuck.txt", SEED)
         for attempt in range(settings.max_attempts + 1):
-            resources.store.start(digest, f"crashed-{attempt}", lease_seconds=0)
+            resources.store.ledger.start(digest, f"crashed-{attempt}", lease_seconds=-1)
         summary = process_queued_file(resources, digest, "last")
         assert summary is not None and summary.error["code"] == "too_many_attempts"
         failed = settings.failed_dir / "stuck.txt"
@@ -331,7 +350,7 @@ class TestRequeueFailed:
         assert requeue_failed(resources, failed) == digest
         assert not failed.exists()
         assert not (settings.failed_dir / "stuck.txt.error.json").exists()
-        row = resources.store.get_file(digest)
+        row = resources.store.ledger.get_file(digest)
         assert (row["state"], row["attempts"]) == ("queued", 0)
 
         done = process_queued_file(resources, digest, "after-fix")
@@ -369,4 +388,272 @@ class TestNearDuplicateCounts:
         digest = _take(resources, "update.txt", data)
         summary = process_queued_file(resources, digest, "t-2")
         assert (summary.new, summary.near_duplicates) == (1, 1)
-        assert resources.store.get_file(digest)["near_duplicates"] == 1
+        assert resources.store.ledger.get_file(digest)["near_duplicates"] == 1
+
+
+class _FailingPublish:
+    """Stands in for ``publish_articles``: raises ``error`` the first ``times`` calls."""
+
+    def __init__(self, error: Exception, times: int) -> None:
+        self.error, self.times, self.calls = error, times, 0
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        if self.calls <= self.times:
+            raise self.error
+        return _REAL_PUBLISH(*args, **kwargs)
+
+
+_REAL_PUBLISH = driver_module.publish_articles
+
+
+class TestAttemptsCountCrashesNotRetries:
+    """Since the reliability refactor, ``attempts`` counts crashes only: a transient or
+    configuration error hands the file back (``Ledger.release``) and its retry uses no attempt.
+    (Before, every start counted, and max_attempts transient errors quarantined a good file.)"""
+
+    def test_transient_errors_past_max_attempts_never_quarantine(self, resources, monkeypatch):
+        """More transient errors than max_attempts: each hands the file back (queued, attempts
+        0, still in work/); the task's retry then finishes it with a single attempt counted."""
+        settings = resources.settings
+        digest = _take(resources, "seed.txt", SEED)
+        times = settings.max_attempts + 2
+        monkeypatch.setattr(
+            driver_module, "publish_articles", _FailingPublish(TransientError("store away"), times)
+        )
+        for retry in range(times):
+            with pytest.raises(TransientError):
+                process_queued_file(resources, digest, "task-1", retries=retry)
+            row = resources.store.ledger.get_file(digest)
+            assert (row["state"], row["attempts"]) == ("queued", 0), retry
+            assert (settings.work_dir / digest).exists()
+        summary = process_queued_file(resources, digest, "task-1", retries=times)
+        assert (summary.state, summary.new) == ("done", 2)
+        assert resources.store.ledger.get_file(digest)["attempts"] == 1
+        assert not settings.failed_dir.exists() or list(settings.failed_dir.iterdir()) == []
+
+    def test_configuration_error_pauses_the_file(self, resources, monkeypatch):
+        """A configuration error (e.g. the near-duplicate index built with other settings) is
+        raised for the task to retry; the file waits queued in work/, no attempt used, nothing
+        quarantined, and the reconciler sends it again later, not at once."""
+        settings = resources.settings
+        digest = _take(resources, "seed.txt", SEED)
+        monkeypatch.setattr(
+            driver_module,
+            "publish_articles",
+            _FailingPublish(ConfigurationError("index built with other settings"), 1),
+        )
+        with pytest.raises(ConfigurationError):
+            process_queued_file(resources, digest, "task-1")
+        row = resources.store.ledger.get_file(digest)
+        assert (row["state"], row["attempts"], row["error"]) == ("queued", 0, None)
+        assert row["next_send_at"] > row["updated_at"]
+        assert (settings.work_dir / digest).exists()
+        assert not settings.failed_dir.exists() or list(settings.failed_dir.iterdir()) == []
+        assert resources.store.ledger.due(settings.requeue_after_seconds).files == []
+
+    def test_a_crash_counts_an_attempt(self, resources):
+        """A worker that dies holding the file (its lease runs out) used an attempt: the next
+        one starts at attempts 2."""
+        ledger = resources.store.ledger
+        digest = _take(resources, "seed.txt", SEED)
+        ledger.start(digest, "died", resources.settings.lease_seconds)
+        ledger.renew(digest, "died", -1)
+        summary = process_queued_file(resources, digest, "task-2")
+        assert summary.state == "done"
+        assert ledger.get_file(digest)["attempts"] == 2
+
+
+@pytest.fixture
+def split_resources(tmp_path: Path):
+    """Resources that split any dump of more than one article: one chunk per article."""
+    settings = Settings(
+        inbox=tmp_path / "inbox", data_dir=tmp_path / "data", store_url=None, chunk_articles=1
+    )
+    res = Resources.build(settings)
+    yield res
+    res.store.close()
+
+
+class TestSplitFile:
+    def test_chunks_are_sent_and_the_last_one_finishes_the_file(self, split_resources):
+        """A split file: its chunks are sent; each is stored by its own task; the task that
+        stores the last one is made the file's holder, moves it and marks it done."""
+        resources = split_resources
+        ledger = resources.store.ledger
+        digest = _take(resources, "seed.txt", SEED)
+        sent: list[tuple[str, int]] = []
+        summary = process_queued_file(
+            resources, digest, "task-1", enqueue_chunk=lambda s, n: sent.append((s, n))
+        )
+        assert summary is not None and summary.state == "split"
+        assert sent == [(digest, 0), (digest, 1)]
+        assert ledger.get_file(digest)["state"] == "split"
+        driver = FileDriver(resources)
+        assert driver.process_chunk(digest, 0, Run(owner="chunk-0")) is None
+        assert ledger.get_file(digest)["state"] == "split"
+        done = driver.process_chunk(digest, 1, Run(owner="chunk-1"))
+        assert done is not None
+        assert (done.state, done.found, done.new, done.duplicates) == ("done", 2, 2, 0)
+        row = ledger.get_file(digest)
+        assert (row["state"], row["task_id"], row["found"], row["new"]) == ("done", "chunk-1", 2, 2)
+        assert [c["state"] for c in ledger.chunk_rows(digest)] == ["stored", "stored"]
+        assert (resources.settings.processed_dir / "seed.txt").read_bytes() == SEED
+        assert not (resources.settings.work_dir / digest).exists()
+        assert [r.title for r in resources.store.iter_articles()] == [HARBOUR.title, ORCHARD.title]
+
+    def test_redelivered_chunk_changes_nothing(self, split_resources):
+        """A chunk message delivered again after its chunk was stored does nothing."""
+        resources = split_resources
+        digest = _take(resources, "seed.txt", SEED)
+        process_queued_file(resources, digest, "task-1", enqueue_chunk=lambda s, n: None)
+        driver = FileDriver(resources)
+        driver.process_chunk(digest, 0, Run(owner="chunk-0"))
+        before = _articles(resources)
+        assert driver.process_chunk(digest, 0, Run(owner="chunk-0")) is None
+        assert driver.process_chunk(digest, 0, Run(owner="chunk-0b")) is None
+        assert _articles(resources) == before
+        assert resources.store.ledger.chunk_rows(digest)[0]["attempts"] == 1
+
+    def test_ingest_runs_the_chunks_itself(self, split_resources, tmp_path: Path):
+        """``ingest`` of a big dump runs its chunks one after the other, in place."""
+        path = tmp_path / "seed.txt"
+        path.write_bytes(SEED)
+        summary = ingest_in_place(split_resources, path)
+        assert (summary.state, summary.file, summary.found, summary.new) == (
+            "done",
+            str(path),
+            2,
+            2,
+        )
+        assert path.read_bytes() == SEED
+        assert len(split_resources.store.ledger.chunk_rows(sha(SEED))) == 2
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class TestLateHolder:
+    @pytest.mark.xfail(
+        strict=True,
+        reason="bug: FileDriver._fail calls ledger.fail(owner=None), so a worker that lost its "
+        "lease fails a file another worker holds (here: stored and moved to processed/)",
+    )
+    def test_a_late_worker_does_not_fail_a_file_taken_over_and_stored(self, resources, monkeypatch):
+        """Worker A stalls past its lease; B takes the file over, stores it and moves it to
+        processed/. A then wakes, finds the work copy gone (file_changed) and quarantines: it
+        must not, since it no longer holds the file. The row must stay B's."""
+        store, settings = resources.store, resources.settings
+        ledger = store.ledger
+        clock = FakeClock()
+        ledger.clock = clock
+        digest = _take(resources, "seed.txt", SEED)
+        real_verify = FileDriver._verify
+
+        def stalled_verify(self, row, path):
+            clock.now += settings.lease_seconds + 1  # A's lease ran out while it stalled
+            assert ledger.start(digest, "task-B", settings.lease_seconds) is not None
+            records, failed, unplaced, encoding = build_records(
+                SEED, digest, "seed.txt", resources.enrich
+            )
+            store.publish(
+                digest, "seed.txt", records, owner="task-B",
+                failed=failed, unplaced=unplaced, encoding=encoding,
+            )  # fmt: skip
+            final = ledger.choose_final_path(digest, str(settings.processed_dir / "seed.txt"))
+            Path(final).parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(settings.work_dir / digest), final)  # B moved it, not yet done
+            return real_verify(self, row, path)
+
+        monkeypatch.setattr(FileDriver, "_verify", stalled_verify)
+        process_queued_file(resources, digest, "task-A")
+        row = ledger.get_file(digest)
+        assert (row["state"], row["task_id"]) == ("stored", "task-B")
+        assert (settings.processed_dir / "seed.txt").read_bytes() == SEED
+        assert not (settings.processed_dir / "seed.txt.error.json").exists()
+        assert not settings.failed_dir.exists() or list(settings.failed_dir.iterdir()) == []
+        assert ledger.finish(digest, "task-B")
+
+
+class Crash(BaseException):
+    """A worker killed at a fault point (no ``except Exception`` stops it)."""
+
+
+class TestSameNameAgain:
+    @pytest.mark.xfail(
+        strict=True,
+        reason="bug: FileTaker._place_duplicate hard-links the work copy into a destination "
+        "that the content's own final_path already names (chosen, not yet moved); the finish "
+        "then takes that link for its own earlier move (_same_file) and the two drops share "
+        "one file in processed/",
+    )
+    def test_duplicate_dropped_while_the_first_waits_to_move_gets_its_own_copy(
+        self, resources, monkeypatch
+    ):
+        """A worker dies after choosing processed/seed.txt and before moving there; the same
+        bytes are dropped as seed.txt again meanwhile. In the end processed/ holds two copies,
+        one per drop, under different names."""
+        settings, ledger = resources.settings, resources.store.ledger
+        digest = _take(resources, "seed.txt", SEED)
+
+        def point(name: str) -> None:
+            if name == "finish.before_move":
+                raise Crash(name)
+
+        with monkeypatch.context() as patch:
+            patch.setattr(faults, "point", point)
+            with pytest.raises(Crash):
+                process_queued_file(resources, digest, "task-1")
+        row = ledger.get_file(digest)
+        assert (row["state"], row["final_path"]) == (
+            "stored",
+            str(settings.processed_dir / "seed.txt"),
+        )
+        (settings.inbox / "seed.txt").write_bytes(SEED)
+        taker = FileTaker(
+            resources.store, settings.inbox, settings.work_dir, settings.processed_dir, str
+        )
+        assert taker.take(settings.inbox / "seed.txt") == "duplicate"
+        ledger.renew(digest, "task-1", -1)  # the dead worker's lease runs out
+        summary = process_queued_file(resources, digest, "task-2")
+        assert summary is not None and summary.state == "done"
+        final = Path(ledger.get_file(digest)["final_path"])
+        copies = sorted(p.name for p in settings.processed_dir.iterdir())
+        assert len(copies) == 2, copies
+        assert final.name in copies
+        assert all(p.read_bytes() == SEED for p in settings.processed_dir.iterdir())
+
+
+class TestInterruptedIngest:
+    @pytest.mark.xfail(
+        strict=True,
+        reason="bug: FileDriver._ingest adopts an interrupted ingest's split file, but "
+        "process_file's ledger.start refuses a split row, so the second ingest reports a "
+        "duplicate and the chunks stay queued forever (nothing sends chunks of moves=0 files)",
+    )
+    def test_a_second_ingest_finishes_a_split_file_the_first_left(
+        self, split_resources, tmp_path: Path, monkeypatch
+    ):
+        """`ingest` dies right after splitting a big dump; `ingest` of the same file again
+        stores its chunks and finishes it."""
+        resources = split_resources
+        path = tmp_path / "seed.txt"
+        path.write_bytes(SEED)
+
+        def point(name: str) -> None:
+            if name == "split.after_commit":
+                raise Crash(name)
+
+        with monkeypatch.context() as patch:
+            patch.setattr(faults, "point", point)
+            with pytest.raises(Crash):
+                ingest_in_place(resources, path)
+        assert resources.store.ledger.get_file(sha(SEED))["state"] == "split"
+        summary = ingest_in_place(resources, path)
+        assert (summary.state, summary.found, summary.new) == ("done", 2, 2)
+        assert resources.store.ledger.get_file(sha(SEED))["state"] == "done"

@@ -14,6 +14,8 @@ from tests.helpers_unit import record, sha, sqlite_store
 from tests.stories_near import BASE, STORY_VERSIONS
 from worker.cli import app
 from worker.dedupe import NearDupConfig
+from worker.driver import classify
+from worker.errors import ConfigurationError, TransientError
 from worker.store import Store, near
 from worker.store.schema import articles, index_meta, lsh_bands, minhashes
 
@@ -26,11 +28,14 @@ def store(tmp_path: Path):
 
 
 def _publish(store: Store, name: str, stories, **kw):
+    """Claim the file ``name``, take it as the worker ``t-<name>`` and publish ``stories``."""
     sha256 = sha(name)
+    owner = f"t-{name}"
     records = [record(s, sha256, name, index=i) for i, s in enumerate(stories)]
-    args = {"failed": 0, "unplaced": 0, "encoding": "utf-8", "final_path": None, **kw}
-    store.claim(sha256, name, f"/work/{name}", 1)
-    return store.publish(sha256, name, records, **args), records
+    args = {"failed": 0, "unplaced": 0, "encoding": "utf-8", **kw}
+    store.ledger.claim(sha256, name, f"/work/{name}", 1)
+    assert store.ledger.start(sha256, owner, lease_seconds=60) is not None
+    return store.publish(sha256, name, records, owner=owner, **args), records
 
 
 def _rows(store: Store) -> dict[str, dict]:
@@ -133,8 +138,13 @@ class TestIndexConfig:
         links = {k: r["duplicate_of"] for k, r in _rows(store).items()}
         other = NearDupConfig(num_perm=128, bands=32, rows=4)
         changed = Store(store.engine, other)
-        with pytest.raises(near.IndexMismatchError, match="rebuild"):
+        with pytest.raises(near.IndexMismatchError, match="rebuild") as refused:
             _publish(changed, "c.txt", [STORY_VERSIONS[0][2]])
+        # a configuration problem: work pauses until someone fixes it, it is not retried as a
+        # transient error (it was a TransientError before the reliability refactor)
+        assert isinstance(refused.value, ConfigurationError)
+        assert not isinstance(refused.value, TransientError)
+        assert classify(refused.value) == "configuration"
         with changed.engine.begin() as conn:
             assert near.rebuild(conn, other) == 3
             assert near.stats(conn) == {

@@ -1,8 +1,8 @@
-"""Tests for worker/store/store.py on a real SQLite file: the ledger and the article records."""
+"""Tests for worker/store/store.py on a real SQLite file: the article records, and the ledger
+calls the store's users make (``store.ledger``; its invariants are ``test_ledger.py``'s)."""
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -11,7 +11,7 @@ from sqlalchemy import select
 from tests.dumps import BRIDGE, HARBOUR, LIBRARY, ORCHARD
 from tests.helpers_unit import record, sha, sqlite_store
 from worker.models import Source
-from worker.store import Store
+from worker.store import LeaseLostError, Ledger, Store
 from worker.store.schema import articles, drops, files, sources
 
 SHA_A = sha("file a")
@@ -38,9 +38,36 @@ def _count(store: Store, table) -> int:
         return len(conn.execute(select(table)).all())
 
 
-def _publish(store: Store, sha256: str, name: str, records, **kw):
-    args = {"failed": 0, "unplaced": 0, "encoding": "utf-8", "final_path": None, **kw}
-    return store.publish(sha256, name, records, **args)
+class FakeClock:
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock(store: Store) -> FakeClock:
+    """The ledger's clock, moved by hand."""
+    clock = FakeClock()
+    store.ledger.clock = clock
+    return clock
+
+
+def _hold(store: Store, sha256: str, name: str, owner: str) -> None:
+    """Claim (if new) and start the file as ``owner``, as a worker does before it publishes."""
+    ledger = store.ledger
+    if ledger.get_file(sha256) is None:
+        ledger.claim(sha256, name, f"/work/{sha256}", 1)
+    row = ledger.get_file(sha256)
+    if row["task_id"] != owner or row["state"] not in ("processing", "stored"):
+        assert ledger.start(sha256, owner, lease_seconds=60) is not None
+
+
+def _publish(store: Store, sha256: str, name: str, records, owner: str = "task-1", **kw):
+    _hold(store, sha256, name, owner)
+    args = {"failed": 0, "unplaced": 0, "encoding": "utf-8", **kw}
+    return store.publish(sha256, name, records, owner=owner, **args)
 
 
 def _set(store: Store, sha256: str, **values) -> None:
@@ -51,7 +78,7 @@ def _set(store: Store, sha256: str, **values) -> None:
 class TestClaim:
     def test_first_drop_is_queued(self, store: Store):
         """The first drop of a content makes a queued ledger row and a queued drop."""
-        claim = store.claim(SHA_A, "a.txt", "/work/a", 12)
+        claim = store.ledger.claim(SHA_A, "a.txt", "/work/a", 12)
         assert claim.outcome == "queued"
         assert (claim.file["sha256"], claim.file["name"], claim.file["state"]) == (
             SHA_A,
@@ -64,8 +91,8 @@ class TestClaim:
 
     def test_same_content_again_is_duplicate(self, store: Store):
         """The same bytes under another name are a duplicate: the row keeps the first name."""
-        store.claim(SHA_A, "a.txt", "/work/a", 12)
-        claim = store.claim(SHA_A, "copy.txt", "/work/a", 12)
+        store.ledger.claim(SHA_A, "a.txt", "/work/a", 12)
+        claim = store.ledger.claim(SHA_A, "copy.txt", "/work/a", 12)
         assert claim.outcome == "duplicate"
         assert claim.file["name"] == "a.txt"
         assert _count(store, files) == 1
@@ -73,92 +100,94 @@ class TestClaim:
 
     def test_moves_flag_recorded(self, store: Store):
         """``moves=False`` (ingest in place) is kept on the row."""
-        assert store.claim(SHA_A, "a.txt", "/x/a.txt", 1, moves=False).file["moves"] == 0
-        assert store.claim(SHA_B, "b.txt", "/x/b.txt", 1).file["moves"] == 1
+        assert store.ledger.claim(SHA_A, "a.txt", "/x/a.txt", 1, moves=False).file["moves"] == 0
+        assert store.ledger.claim(SHA_B, "b.txt", "/x/b.txt", 1).file["moves"] == 1
 
 
 class TestStart:
-    def test_takes_queued_file_once(self, store: Store):
+    def test_takes_queued_file_once(self, store: Store, clock: FakeClock):
         """A queued file is taken once: processing, attempts 1, the task id and a lease."""
-        store.claim(SHA_A, "a.txt", "/work/a", 1)
-        before = time.time()
-        row = store.start(SHA_A, "task-1", lease_seconds=60)
+        store.ledger.claim(SHA_A, "a.txt", "/work/a", 1)
+        row = store.ledger.start(SHA_A, "task-1", lease_seconds=60)
         assert row is not None
         assert (row["state"], row["attempts"], row["task_id"]) == ("processing", 1, "task-1")
-        assert before + 60 <= row["lease_until"] <= time.time() + 60
-        assert store.start(SHA_A, "task-2", lease_seconds=60) is None
-        assert store.get_file(SHA_A)["task_id"] == "task-1"
+        assert row["lease_until"] == clock.now + 60
+        assert store.ledger.start(SHA_A, "task-2", lease_seconds=60) is None
+        assert store.ledger.get_file(SHA_A)["task_id"] == "task-1"
 
     def test_unknown_file_is_none(self, store: Store):
         """Starting a file that was never claimed gives None."""
-        assert store.start(SHA_A, "t", 60) is None
+        assert store.ledger.start(SHA_A, "t", 60) is None
 
-    def test_takes_over_after_lease_expires(self, store: Store):
+    def test_takes_over_after_lease_expires(self, store: Store, clock: FakeClock):
         """Once the lease runs out, another task takes the file over, attempts counted."""
-        store.claim(SHA_A, "a.txt", "/work/a", 1)
-        store.start(SHA_A, "task-1", lease_seconds=0.05)
-        assert store.start(SHA_A, "task-2", lease_seconds=60) is None
-        time.sleep(0.1)
-        row = store.start(SHA_A, "task-2", lease_seconds=60)
+        store.ledger.claim(SHA_A, "a.txt", "/work/a", 1)
+        store.ledger.start(SHA_A, "task-1", lease_seconds=5)
+        assert store.ledger.start(SHA_A, "task-2", lease_seconds=60) is None
+        clock.now += 5.1
+        row = store.ledger.start(SHA_A, "task-2", lease_seconds=60)
         assert row is not None
         assert (row["state"], row["attempts"], row["task_id"]) == ("processing", 2, "task-2")
 
-    def test_takes_over_stored_file_in_its_state(self, store: Store, monkeypatch):
+    def test_takes_over_stored_file_in_its_state(self, store: Store, clock: FakeClock):
         """A file left ``stored`` with an expired lease is taken over still ``stored``."""
-        store.claim(SHA_A, "a.txt", "/work/a", 1)
-        store.start(SHA_A, "task-1", lease_seconds=10)
-        _publish(store, SHA_A, "a.txt", [record(HARBOUR, SHA_A, "a.txt")])
-        assert store.start(SHA_A, "task-2", 10) is None
-        now = time.time()
-        monkeypatch.setattr(time, "time", lambda: now + 11)
-        row = store.start(SHA_A, "task-2", 10)
+        _publish(store, SHA_A, "a.txt", [record(HARBOUR, SHA_A, "a.txt")], owner="task-1")
+        store.ledger.renew(SHA_A, "task-1", 10)
+        assert store.ledger.start(SHA_A, "task-2", 10) is None
+        clock.now += 11
+        row = store.ledger.start(SHA_A, "task-2", 10)
         assert (row["state"], row["attempts"], row["task_id"]) == ("stored", 2, "task-2")
 
-    def test_renew_extends_the_lease(self, store: Store):
+    def test_renew_extends_the_lease(self, store: Store, clock: FakeClock):
         """A renewed lease keeps another task out after the first lease would have run out."""
-        store.claim(SHA_A, "a.txt", "/work/a", 1)
-        store.start(SHA_A, "task-1", lease_seconds=0.05)
-        store.renew(SHA_A, 60)
-        time.sleep(0.1)
-        assert store.start(SHA_A, "task-2", 60) is None
+        store.ledger.claim(SHA_A, "a.txt", "/work/a", 1)
+        store.ledger.start(SHA_A, "task-1", lease_seconds=5)
+        assert store.ledger.renew(SHA_A, "task-1", 60)
+        clock.now += 10
+        assert store.ledger.start(SHA_A, "task-2", 60) is None
 
     @pytest.mark.parametrize("final", ["done", "failed"])
-    def test_finished_file_is_none(self, store: Store, final: str):
+    def test_finished_file_is_none(self, store: Store, clock: FakeClock, final: str):
         """A done or failed file is never started again, lease or not."""
-        store.claim(SHA_A, "a.txt", "/work/a", 1)
-        store.start(SHA_A, "task-1", lease_seconds=0.01)
+        _publish(store, SHA_A, "a.txt", [record(HARBOUR, SHA_A, "a.txt")], owner="task-1")
         if final == "done":
-            store.mark_done(SHA_A)
+            assert store.ledger.finish(SHA_A, "task-1")
         else:
-            store.mark_failed(SHA_A, {"code": "x"}, "/failed/a.txt")
-        time.sleep(0.02)
-        assert store.start(SHA_A, "task-2", 60) is None
-        row = store.get_file(SHA_A)
+            assert store.ledger.fail(SHA_A, {"code": "x"}, "/failed/a.txt")
+        clock.now += 120
+        assert store.ledger.start(SHA_A, "task-2", 60) is None
+        row = store.ledger.get_file(SHA_A)
         assert (row["state"], row["lease_until"]) == (final, None)
 
 
 class TestPublish:
     def test_publish_stores_records_and_counts(self, store: Store):
-        """Publishing a new file stores every record and marks the row stored with its counts."""
-        store.claim(SHA_A, "a.txt", "/work/a", 1)
+        """Publishing a new file stores every record and marks the row stored with its counts.
+        (Where the file goes is no longer the publish's business: ``final_path`` is chosen when
+        it moves, see ``Ledger.choose_final_path``.)"""
         records = [record(HARBOUR, SHA_A, "a.txt", 0, 1), record(ORCHARD, SHA_A, "a.txt", 1, 20)]
-        counts = _publish(store, SHA_A, "a.txt", records, failed=1, unplaced=2, final_path="/p/a")
-        assert (counts.found, counts.new, counts.duplicates) == (3, 2, 0)
-        row = store.get_file(SHA_A)
-        assert (row["state"], row["found"], row["new"], row["duplicates"]) == ("stored", 3, 2, 0)
+        counts = _publish(store, SHA_A, "a.txt", records, failed=1, unplaced=2)
+        assert (counts.new, counts.duplicates, counts.failed, counts.unplaced) == (2, 0, 1, 2)
+        row = store.ledger.get_file(SHA_A)
+        assert (row["state"], row["found"], row["new"], row["duplicates"]) == (
+            "stored",
+            counts.found,
+            2,
+            0,
+        )
         assert (row["failed"], row["unplaced"], row["encoding"], row["final_path"]) == (
             1,
             2,
             "utf-8",
-            "/p/a",
+            None,
         )
+        assert row["task_id"] == "task-1"
         stored = list(store.iter_articles())
         assert [r.title for r in stored] == [HARBOUR.title, ORCHARD.title]
         assert stored[1].sources == [Source("a.txt", SHA_A, 1, 20)]
 
     def test_publish_twice_changes_nothing(self, store: Store):
         """A redelivered publish of the same records leaves the same rows and the same counts."""
-        store.claim(SHA_A, "a.txt", "/work/a", 1)
         records = [record(HARBOUR, SHA_A, "a.txt", 0, 1), record(BRIDGE, SHA_A, "a.txt", 1, 30)]
         first = _publish(store, SHA_A, "a.txt", records)
         snapshot = [(r.id, r.title, r.sources) for r in store.iter_articles()]
@@ -170,7 +199,6 @@ class TestPublish:
 
     def test_crash_after_partial_publish_counts_as_new(self, store: Store):
         """If an earlier attempt stored some articles before dying, they still count as new."""
-        store.claim(SHA_A, "a.txt", "/work/a", 1)
         records = [record(HARBOUR, SHA_A, "a.txt", 0, 1), record(ORCHARD, SHA_A, "a.txt", 1, 20)]
         _publish(store, SHA_A, "a.txt", records[:1])
         counts = _publish(store, SHA_A, "a.txt", records)
@@ -179,8 +207,6 @@ class TestPublish:
     def test_same_article_from_two_files(self, store: Store):
         """The same article in two files is one record with both sources; the second file
         counts it as a duplicate, not as new."""
-        store.claim(SHA_A, "a.txt", "/work/a", 1)
-        store.claim(SHA_B, "b.txt", "/work/b", 1)
         a = _publish(store, SHA_A, "a.txt", [record(HARBOUR, SHA_A, "a.txt", 0, 1)])
         b = _publish(
             store,
@@ -207,6 +233,26 @@ class TestPublish:
         _publish(store, SHA_B, "b.txt", [later])
         (stored,) = store.iter_articles()
         assert stored.image_caption == HARBOUR.caption_line
+
+    def test_publish_by_a_task_that_does_not_hold_the_file_is_refused(self, store: Store):
+        """Only the lease holder publishes: another owner's publish raises LeaseLostError and
+        stores nothing, not even the articles (one transaction)."""
+        _hold(store, SHA_A, "a.txt", "task-1")
+        with pytest.raises(LeaseLostError):
+            _publish_as(store, SHA_A, "a.txt", [record(HARBOUR, SHA_A, "a.txt")], "intruder")
+        assert (_count(store, articles), _count(store, sources)) == (0, 0)
+        assert store.ledger.get_file(SHA_A)["state"] == "processing"
+
+    def test_store_has_one_ledger_on_its_engine(self, store: Store):
+        """The ledger methods live on ``store.ledger``, sharing the store's engine."""
+        assert isinstance(store.ledger, Ledger)
+        assert store.ledger.engine is store.engine
+        assert not hasattr(store, "claim")
+
+
+def _publish_as(store: Store, sha256: str, name: str, records, owner: str):
+    """A publish without taking the file first."""
+    return store.publish(sha256, name, records, owner=owner, failed=0, unplaced=0, encoding="utf-8")
 
 
 class TestIterArticles:
@@ -246,20 +292,21 @@ class TestIterArticles:
 class TestStatus:
     def test_counts(self, store: Store):
         """status() counts files by state, duplicate drops, articles, duplicates and failures."""
-        store.claim(SHA_A, "a.txt", "/work/a", 1)
-        store.claim(SHA_A, "a-again.txt", "/work/a", 1)
-        store.claim(SHA_B, "b.txt", "/work/b", 1)
+        ledger = store.ledger
+        ledger.claim(SHA_A, "a.txt", "/work/a", 1)
+        ledger.claim(SHA_A, "a-again.txt", "/work/a", 1)
+        ledger.claim(SHA_B, "b.txt", "/work/b", 1)
         sha_c = sha("file c")
-        store.claim(sha_c, "c.txt", "/work/c", 1)
-        _publish(store, SHA_A, "a.txt", [record(HARBOUR, SHA_A, "a.txt")])
-        store.mark_done(SHA_A)
+        ledger.claim(sha_c, "c.txt", "/work/c", 1)
+        _publish(store, SHA_A, "a.txt", [record(HARBOUR, SHA_A, "a.txt")], owner="t-a")
+        assert ledger.finish(SHA_A, "t-a")
         _publish(
             store,
             SHA_B,
             "b.txt",
             [record(HARBOUR, SHA_B, "b.txt", 0), record(ORCHARD, SHA_B, "b.txt", 1)],
         )
-        store.mark_failed(sha_c, {"code": "no_articles", "message": "none"}, "/failed/c.txt")
+        ledger.fail(sha_c, {"code": "no_articles", "message": "none"}, "/failed/c.txt")
         status = store.status()
         assert status["files"] == {
             "queued": 0,
@@ -296,34 +343,40 @@ class TestStatus:
         )
 
 
-class TestDueForEnqueue:
-    def test_stale_queued_and_expired_leases_are_due(self, store: Store):
-        """Queued rows older than requeue_after and expired leases are due; fresh ones are not."""
-        now = time.time()
+class TestDue:
+    """``Ledger.due`` (was ``Store.due_for_enqueue``). A queued row is now due when its own
+    ``next_send_at`` has come (per-row backoff), not ``requeue_after`` after ``enqueued_at``."""
+
+    def test_stale_queued_and_expired_leases_are_due(self, store: Store, clock: FakeClock):
+        """Queued rows whose next send time came and expired leases are due; fresh ones, live
+        leases and finished files are not."""
+        now = clock.now
         shas = {name: sha(name) for name in ("fresh", "stale", "live", "expired", "stored", "done")}
         for name, key in shas.items():
-            store.claim(key, name, f"/work/{name}", 1)
-        _set(store, shas["stale"], enqueued_at=now - 120)
-        _set(store, shas["live"], state="processing", lease_until=now + 60)
-        _set(store, shas["expired"], state="processing", lease_until=now - 1)
-        _set(store, shas["stored"], state="stored", lease_until=now - 1)
-        _set(store, shas["done"], state="done", lease_until=None, enqueued_at=now - 120)
-        due = store.due_for_enqueue(requeue_after=60)
-        assert sorted(due) == sorted([shas["stale"], shas["expired"], shas["stored"]])
-        assert store.get_file(shas["stale"])["enqueued_at"] >= now
+            store.ledger.claim(key, name, f"/work/{name}", 1)
+        _set(store, shas["stale"], enqueued_at=now - 120, next_send_at=now - 1)
+        _set(store, shas["live"], state="processing", lease_until=now + 60, next_send_at=None)
+        _set(store, shas["expired"], state="processing", lease_until=now - 1, next_send_at=None)
+        _set(store, shas["stored"], state="stored", lease_until=now - 1, next_send_at=None)
+        _set(store, shas["done"], state="done", lease_until=None, next_send_at=now - 120)
+        due = store.ledger.due(requeue_after=60)
+        assert sorted(due.files) == sorted([shas["stale"], shas["expired"], shas["stored"]])
+        assert due.chunks == []
+        stale = store.ledger.get_file(shas["stale"])
+        assert (stale["enqueued_at"], stale["sends"], stale["next_send_at"]) == (now, 1, now + 60)
 
-    def test_not_due_twice(self, store: Store):
+    def test_not_due_twice(self, store: Store, clock: FakeClock):
         """A queued row just handed out is not handed out again by the next reconciler pass."""
-        store.claim(SHA_A, "a.txt", "/work/a", 1)
-        _set(store, SHA_A, enqueued_at=time.time() - 120)
-        assert store.due_for_enqueue(requeue_after=60) == [SHA_A]
-        assert store.due_for_enqueue(requeue_after=60) == []
+        store.ledger.claim(SHA_A, "a.txt", "/work/a", 1)
+        _set(store, SHA_A, next_send_at=clock.now - 1)
+        assert store.ledger.due(requeue_after=60).files == [SHA_A]
+        assert store.ledger.due(requeue_after=60).files == []
 
     def test_requeue_resets_a_failed_file(self, store: Store):
         """requeue() puts a failed file back to queued, attempts 0, error cleared."""
-        store.claim(SHA_A, "a.txt", "/work/a", 1)
-        store.start(SHA_A, "t", 60)
-        store.mark_failed(SHA_A, {"code": "x"}, "/failed/a")
-        store.requeue(SHA_A)
-        row = store.get_file(SHA_A)
+        store.ledger.claim(SHA_A, "a.txt", "/work/a", 1)
+        store.ledger.start(SHA_A, "t", 60)
+        store.ledger.fail(SHA_A, {"code": "x"}, "/failed/a")
+        assert store.ledger.requeue(SHA_A)
+        row = store.ledger.get_file(SHA_A)
         assert (row["state"], row["attempts"], row["error"]) == ("queued", 0, None)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -11,8 +12,10 @@ from structlog.testing import capture_logs
 
 from tests.dumps import HARBOUR, ORCHARD, render_dump
 from tests.helpers_unit import sha, sqlite_store
+from worker import faults
 from worker.store import Store
 from worker.store.schema import drops
+from worker.watch import inbox as inbox_module
 from worker.watch.inbox import FileTaker, SettleTracker, is_ignored, iter_inbox
 
 DUMP = render_dump([HARBOUR, ORCHARD]).encode("utf-8")
@@ -259,8 +262,9 @@ def _drop_rows(store: Store) -> list[tuple[str, str]]:
 
 
 class TestFileTaker:
-    def test_first_drop_moved_to_work_and_enqueued(self, layout):
-        """A first drop goes to work/<sha256>, is enqueued once and is queued in the ledger."""
+    def test_first_drop_copied_to_work_and_enqueued(self, layout):
+        """A first drop is copied to work/<sha256> (the inbox entry goes only after the claim),
+        is enqueued once and is queued in the ledger; no partial copy is left behind."""
         store, inbox, work, processed = layout
         enqueue = Recorder()
         taker = FileTaker(store, inbox, work, processed, enqueue)
@@ -271,8 +275,9 @@ class TestFileTaker:
             assert taker.take(path) == "queued"
         assert not path.exists()
         assert (work / digest).read_bytes() == DUMP
+        assert sorted(p.name for p in work.iterdir()) == [digest]
         assert enqueue.sent == [digest]
-        row = store.get_file(digest)
+        row = store.ledger.get_file(digest)
         assert (row["state"], row["name"], row["path"], row["size"]) == (
             "queued",
             "dump.txt",
@@ -306,6 +311,31 @@ class TestFileTaker:
         (event,) = [e for e in logs if e["event"] == "file.duplicate"]
         assert event["first_seen_as"] == "first.txt"
         assert event["sha256"] == sha(DUMP)
+        # the first drop's work copy stays: its content is not finished yet
+        assert (work / sha(DUMP)).read_bytes() == DUMP
+
+    def test_same_name_dropped_again_and_again_gets_distinct_names(self, layout):
+        """The same bytes dropped under one name four times: one job, and each duplicate drop a
+        copy of its own in processed/ (name, name.<sha12>, then numbered), none overwritten."""
+        store, inbox, work, processed = layout
+        enqueue = Recorder()
+        taker = FileTaker(store, inbox, work, processed, enqueue)
+        digest = sha(DUMP)
+        outcomes = []
+        for _ in range(4):
+            (inbox / "dump.txt").write_bytes(DUMP)
+            outcomes.append(taker.take(inbox / "dump.txt"))
+        assert outcomes == ["queued", "duplicate", "duplicate", "duplicate"]
+        assert enqueue.sent == [digest]
+        names = sorted(p.name for p in processed.iterdir())
+        assert len(names) == 3
+        assert {"dump.txt", f"dump.{digest[:12]}.txt"} <= set(names)
+        assert all(p.read_bytes() == DUMP for p in processed.iterdir())
+        with store.engine.connect() as conn:
+            places = conn.execute(
+                select(drops.c.destination).where(drops.c.outcome == "duplicate")
+            ).scalars()
+            assert sorted(Path(p).name for p in places) == names
 
     def test_subfolder_name_flattened(self, layout):
         """A file in a sub-folder is named after its relative path, flattened with ``__``."""
@@ -313,7 +343,7 @@ class TestFileTaker:
         (inbox / "agency").mkdir()
         (inbox / "agency" / "d.txt").write_bytes(DUMP)
         FileTaker(store, inbox, work, processed, Recorder()).take(inbox / "agency" / "d.txt")
-        assert store.get_file(sha(DUMP))["name"] == "agency__d.txt"
+        assert store.ledger.get_file(sha(DUMP))["name"] == "agency__d.txt"
 
     def test_enqueue_error_keeps_claim_and_logs(self, layout):
         """If the broker is away the file is still claimed and in work/, the error is logged,
@@ -325,7 +355,7 @@ class TestFileTaker:
         with capture_logs() as logs:
             assert taker.take(inbox / "dump.txt") == "queued"
         assert (work / digest).read_bytes() == DUMP
-        row = store.get_file(digest)
+        row = store.ledger.get_file(digest)
         assert row["state"] == "queued"
         (error,) = [e for e in logs if e["event"] == "file.enqueue_failed"]
         assert error["log_level"] == "error"
@@ -347,15 +377,85 @@ class TestFileTaker:
         assert [e["event"] for e in logs] == ["file.vanished"]
         assert store.status()["files"]["queued"] == 0
 
-    def test_claim_without_work_copy_is_adopted(self, layout):
-        """A claim whose bytes never reached work/ (watcher died in between) is taken again."""
+    def test_copy_without_claim_is_claimed_by_the_next_take(self, layout):
+        """A crash between the copy and the claim (invariant 1: bytes before claims) leaves a
+        copy in work/ and the file in the inbox: the next take claims it, once.
+
+        (Before the refactor the claim came first, and this test left a claim without a work
+        copy; that state can no longer arise.)"""
         store, inbox, work, processed = layout
         digest = sha(DUMP)
-        store.claim(digest, "dump.txt", str(work / digest), len(DUMP))
-        enqueue = Recorder()
+        work.mkdir()
+        (work / digest).write_bytes(DUMP)  # what the dead watcher copied
         (inbox / "dump.txt").write_bytes(DUMP)
-        assert (
-            FileTaker(store, inbox, work, processed, enqueue).take(inbox / "dump.txt") == "queued"
-        )
+        enqueue = Recorder()
+        taker = FileTaker(store, inbox, work, processed, enqueue)
+        assert taker.take(inbox / "dump.txt") == "queued"
         assert (work / digest).read_bytes() == DUMP
+        assert not (inbox / "dump.txt").exists()
         assert enqueue.sent == [digest]
+        assert _drop_rows(store) == [("dump.txt", "queued")]
+
+    def test_take_again_after_a_crash_after_the_claim_resumes_the_drop(self, layout, monkeypatch):
+        """A crash after the claim committed and before the inbox entry went: taking the same
+        file again resumes its drop (invariant 2): queued again and sent, no second drop row,
+        nothing in processed/."""
+        store, inbox, work, processed = layout
+        enqueue = Recorder()
+        taker = FileTaker(store, inbox, work, processed, enqueue)
+        (inbox / "dump.txt").write_bytes(DUMP)
+        with crash_at(monkeypatch, "claim.after_commit"), pytest.raises(Crash):
+            taker.take(inbox / "dump.txt")
+        assert (inbox / "dump.txt").exists()
+        with capture_logs() as logs:
+            assert taker.take(inbox / "dump.txt") == "queued"
+        assert not (inbox / "dump.txt").exists()
+        assert enqueue.sent == [sha(DUMP)]
+        assert _drop_rows(store) == [("dump.txt", "queued")]
+        assert not processed.exists() or list(processed.iterdir()) == []
+        (queued,) = [e for e in logs if e["event"] == "file.queued"]
+        assert queued["resumed"] is True
+
+    def test_duplicate_taken_again_after_a_crash_keeps_its_destination(self, layout, monkeypatch):
+        """A duplicate drop placed in processed/ by a watcher that died before removing the
+        inbox entry: taken again, it resumes its drop and its destination (invariants 2 and 6),
+        instead of making a second drop with a second copy under a new name."""
+        store, inbox, work, processed = layout
+        taker = FileTaker(store, inbox, work, processed, Recorder())
+        (inbox / "first.txt").write_bytes(DUMP)
+        taker.take(inbox / "first.txt")
+        (inbox / "again.txt").write_bytes(DUMP)
+
+        def dies(*_: object) -> bool:
+            raise Crash("between the copy in processed/ and the inbox unlink")
+
+        with monkeypatch.context() as patch:
+            patch.setattr(inbox_module, "unlink_if_same", dies)
+            with pytest.raises(Crash):
+                taker.take(inbox / "again.txt")
+        assert (processed / "again.txt").read_bytes() == DUMP
+        assert (inbox / "again.txt").exists()
+        assert taker.take(inbox / "again.txt") == "duplicate"
+        assert not (inbox / "again.txt").exists()
+        assert [p.name for p in processed.iterdir()] == ["again.txt"]
+        assert _drop_rows(store) == [("first.txt", "queued"), ("again.txt", "duplicate")]
+        assert not [p for p in work.iterdir() if p.name.startswith(".")]
+
+
+class Crash(BaseException):
+    """A process killed at a fault point (a BaseException: no ``except Exception`` stops it)."""
+
+
+@contextlib.contextmanager
+def crash_at(monkeypatch: pytest.MonkeyPatch, name: str):
+    """Within the block, reaching the fault point ``name`` raises Crash, once."""
+    fired = []
+
+    def point(reached: str) -> None:
+        if reached == name and not fired:
+            fired.append(reached)
+            raise Crash(reached)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(faults, "point", point)
+        yield

@@ -13,17 +13,18 @@ from worker.watch.inbox import FileTaker
 
 
 def test_unreadable_file_goes_to_failed_with_a_report(tmp_path: Path, monkeypatch) -> None:
-    """PermissionError while hashing (root cannot be denied, so it is simulated): the file moves
-    to failed/ unchanged, with an `unreadable` report, a failed ledger row and no job."""
+    """PermissionError while copying into work/ (root cannot be denied, so it is simulated): the
+    file moves to failed/ unchanged, with an `unreadable` report, a failed ledger row and no
+    job, and nothing is left in work/."""
     inbox = tmp_path / "inbox"
     inbox.mkdir()
     path = inbox / "secret.txt"
     path.write_bytes(b"some bytes")
 
-    def denied(_: Path) -> str:
+    def denied(*_: object, **__: object) -> None:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(inbox_module, "sha256_file", denied)
+    monkeypatch.setattr(inbox_module, "copy_into_work", denied)
     store = sqlite_store(tmp_path)
     sent: list[str] = []
     taker = FileTaker(
@@ -39,6 +40,7 @@ def test_unreadable_file_goes_to_failed_with_a_report(tmp_path: Path, monkeypatc
     assert store.status()["files"]["failed"] == 1
     assert sent == []
     assert not path.exists()
+    assert not (tmp_path / "work").exists() or list((tmp_path / "work").iterdir()) == []
     store.close()
 
 
@@ -51,6 +53,6 @@ def test_unusual_names_are_taken(tmp_path: Path, name: str) -> None:
     store = sqlite_store(tmp_path)
     taker = FileTaker(store, inbox, tmp_path / "work", tmp_path / "processed", lambda s: "t")
     assert taker.take(inbox / name) == "queued"
-    rows = store.files_in_state("queued")
+    rows = store.ledger.files_in_state("queued")
     assert [row["name"] for row in rows] == [name]
     store.close()
