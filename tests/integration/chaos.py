@@ -228,7 +228,7 @@ def make_inputs(seed: int, files: int, drop_window: float) -> list[InputFile]:
         made.append((f"{files - copies + copy:04d}-copy-of-{original_name[:4]}.txt", data))
     order = list(range(len(made)))
     rng.shuffle(order)
-    # copies of the same bytes land close together now and then: both names may race
+    # a shuffled order: a copy may arrive before its original, or right after it
     inputs = []
     for position, index in enumerate(order):
         name, data = made[index]
@@ -346,6 +346,9 @@ class Cluster:
                 if old.process.poll() is not None or clock > deadline:
                     if old.process.poll() is None:
                         old.kill_tree()
+                        self.unplanned_exits.append(
+                            f"{old.log_path.stem} still running long after SIGTERM: SIGKILLed"
+                        )
                     slot.terminating.remove((old, deadline))
             process = slot.current
             if process is None:
@@ -859,7 +862,9 @@ class ChaosReport:
         out.append("faults:")
         out += [f"  {entry}" for entry in self.fault_log] or ["  none"]
         if self.unplanned_exits:
-            out.append("processes that exited on their own (restarted):")
+            out.append(
+                "processes that exited on their own or would not stop (supervisor restarted them):"
+            )
             out += [f"  {entry}" for entry in self.unplanned_exits]
         if self.leftovers:
             out.append("processes left running after their parent exited (killed at the end):")
