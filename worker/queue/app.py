@@ -42,6 +42,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_cancel_long_running_tasks_on_connection_loss": True,
         "worker_soft_shutdown_timeout": 20.0,
         "worker_enable_soft_shutdown_on_idle": True,
+        # A pool process not up within this time is killed and replaced (Celery's default: 4 s).
+        # Building a process's resources (spaCy model, gazetteer: worker_process_init in tasks.py)
+        # took 3.4-4.2 s in our tests, over 20 s on a busy machine: killed at 4 s, each
+        # replacement then timed out the same way, in a loop. A slow start is fine here.
+        "worker_proc_alive_timeout": 120.0,
         "worker_hijack_root_logger": False,  # structlog owns logging
         "worker_redirect_stdouts": False,
         "worker_send_task_events": True,
