@@ -88,9 +88,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{report.line()} ({report.seconds_total:.0f}s)", flush=True)
             if not report.ok:
                 failed += 1
-                print(report.render(limit=10 if not args.verbose else 50), flush=True)
-            elif args.verbose:
-                print(report.render(), flush=True)
+            if not report.ok or args.verbose:
+                # the report without its first line, which is the line above
+                details = report.render(limit=50 if args.verbose else 10).splitlines()[1:]
+                print("\n".join(details), flush=True)
     print(f"{failed} failed, {time.monotonic() - started:.0f}s in all", flush=True)
     return 1 if failed else 0
 
