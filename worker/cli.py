@@ -66,30 +66,45 @@ def run(
     ctx: typer.Context,
     concurrency: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
 ) -> None:
-    """Watcher and workers in one process tree, on the embedded defaults. Ctrl-C stops cleanly."""
+    """Watcher and workers in one process tree, on the embedded defaults. Ctrl-C stops cleanly.
+
+    SIGTERM or SIGINT, to this process or to its whole process group, stops the watcher, then
+    the worker (which finishes or hands back what it holds); exit status 0."""
     settings = _settings(ctx)
     if concurrency is not None:
         settings = settings.model_copy(update={"concurrency": concurrency})
     settings.ensure_dirs()
     env = {**os.environ, **settings.as_env()}
-    # The worker is its own process tree (Celery's prefork pool); the watcher runs here.
+    # From before the worker starts, a stop signal is noted, never fatal: `run` must live to stop
+    # the worker, or the worker would be left running without it.
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    # The worker is its own process tree (Celery's prefork pool); the watcher runs here. It stays
+    # in our process group, so that killing the group (a crash, `kill -9 -PGID`) takes it too;
+    # a stop signal sent to the group reaches it as well, and the SIGTERM that _stop_child then
+    # sends is ignored as a repeat.
     worker = subprocess.Popen([sys.executable, "-m", "worker", "worker"], env=env)
     log.info("run.started", worker_pid=worker.pid, concurrency=settings.concurrency)
     try:
-        _watch(settings, stop_when=lambda: worker.poll() is not None)
+        _watch(settings, stop_when=lambda: stop.is_set() or worker.poll() is not None)
     finally:
         _stop_child(worker)
     if worker.returncode not in (0, -signal.SIGTERM, -signal.SIGINT):
         log.error("run.worker_exited", returncode=worker.returncode)
         raise typer.Exit(1)
+    log.info("run.stopped", worker_returncode=worker.returncode)
 
 
 def _stop_child(child: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the worker: it stops within worker_soft_shutdown_timeout and its cold shutdown
+    (see `worker`); SIGKILL only if it has not after 30 s."""
     if child.poll() is None:
-        child.send_signal(signal.SIGTERM)  # Celery's warm shutdown: finish or requeue
+        child.send_signal(signal.SIGTERM)
     try:
-        child.wait(timeout=60)
+        child.wait(timeout=30)
     except subprocess.TimeoutExpired:
+        log.error("run.worker_stop_timed_out", worker_pid=child.pid, timeout_s=30)
         child.kill()
         child.wait()
 
@@ -136,12 +151,70 @@ def worker(
     ctx: typer.Context,
     concurrency: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
 ) -> None:
-    """A Celery worker: parse, de-duplicate, enrich and store queued files."""
+    """A Celery worker: parse, de-duplicate, enrich and store queued files.
+
+    SIGTERM or SIGINT, to this process or to its whole process group, stops it with status 0:
+    an idle worker at once, a running task after at most worker_soft_shutdown_timeout, when it
+    is cancelled and its message goes back to the queue (acks late)."""
+    # Read by billiard when Celery is first imported, so set before that: pool processes then
+    # ignore SIGTERM as they ignore SIGINT, and Celery cancels a task with SIGQUIT instead. A stop
+    # signal sent to every process (systemd's control-group kill, `timeout`, Ctrl-C in a terminal)
+    # thus reaches only this main process, which stops the pool. A pool process killed by it
+    # directly could die holding the lock of billiard's shared task queue (the pool used on the
+    # embedded SQLite broker), and the main process then hung on that lock at exit.
+    os.environ["REMAP_SIGTERM"] = "SIGQUIT"
+    from billiard.common import REMAP_SIGTERM
+
+    if REMAP_SIGTERM != "SIGQUIT":
+        raise RuntimeError("billiard was imported before `newsingest worker` could configure it")
+    from celery import platforms
+    from celery.exceptions import WorkerTerminate
+    from celery.utils.log import in_sighandler
+    from celery.worker import state
+
     from worker.queue import QUEUE, create_app
 
     settings = _settings(ctx)
     settings.ensure_dirs()
     celery = create_app(settings)
+    stopping: list[str] = []
+
+    def stop(controller: Any, signum: int) -> None:
+        """Celery's cold shutdown (as on SIGQUIT), ending with status 0; a repeated signal is
+        ignored: `run` forwards the stop signal that its process group may have had too."""
+        if stopping:
+            return
+        stopping.append(signal.Signals(signum).name)
+        with in_sighandler():
+            log.info(
+                "worker.stopping",
+                signal=stopping[0],
+                soft_shutdown_timeout=celery.conf.worker_soft_shutdown_timeout,
+            )
+            controller.wait_for_soft_shutdown()  # only while a task runs
+            consumer = controller.consumer
+            if consumer is not None:
+                if consumer.task_consumer is not None:
+                    try:
+                        consumer.task_consumer.cancel()  # take no more messages
+                    except Exception as exc:  # a broker gone must not stop the shutdown
+                        log.warning("worker.cancel_consumer_failed", error=str(exc))
+                # what still runs is cancelled; unacknowledged messages go back to the queue
+                consumer.cancel_active_requests()
+                if consumer.pool is not None:
+                    consumer.pool.stop()  # idle pool processes exit, finished tasks are acked
+        state.should_terminate = 0  # a cold shutdown, exit status 0
+        # Now, not after the consumer loop's current wait for a message (on the embedded broker
+        # up to 2 s, and then one more): Celery's hard shutdown raises it from its handler too.
+        raise WorkerTerminate(0)
+
+    class Worker(celery.Worker):
+        def install_platform_tweaks(self, controller: Any) -> None:
+            super().install_platform_tweaks(controller)
+            for name in ("SIGTERM", "SIGINT"):
+                platforms.signals[name] = lambda signum, _frame: stop(controller, signum)
+
+    celery.Worker = Worker
     celery.worker_main(
         [
             "worker",

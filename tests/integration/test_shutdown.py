@@ -1,9 +1,14 @@
-"""`newsingest worker`: a pool process may take long to start without being killed for it.
-Real processes on Redis."""
+"""Stopping `newsingest run` and `newsingest worker`: SIGTERM or SIGINT, sent to the main
+process or to its whole process group (what systemd's control-group kill, `timeout` and Ctrl-C
+in a terminal do), stops them within 10 s with exit status 0, idle or busy. A pool process may
+take long to start without being killed for it. Real processes on the embedded SQLite broker
+and on Redis."""
 
 from __future__ import annotations
 
 import os
+import random
+import re
 import signal
 import socket
 import subprocess
@@ -12,16 +17,43 @@ from pathlib import Path
 
 import pytest
 
+from tests.dumps import Story, render_dump
 from tests.integration.procs import NewsingestProcess, wait_until
+from worker.settings import Settings
+from worker.store import Store
 
 pytestmark = pytest.mark.integration
 
 STOP_DEADLINE = 10.0  # seconds: the product's promise for SIGTERM and SIGINT
 CONCURRENCY = 2
+# billiard's report of a pool process that died of a signal instead of leaving the pool
+KILLED_POOL_PROCESS = re.compile(r"Process 'ForkPoolWorker-\d+' pid:\d+ exited with 'signal")
 
 
 def _count(process: NewsingestProcess, event: str) -> int:
     return sum(e.get("event") == event for e in process.events())
+
+
+def _start(tmp_path: Path, command: str, env: dict[str, str] | None = None) -> NewsingestProcess:
+    """`newsingest COMMAND` in tmp_path, returned once every pool process has built its
+    resources (idle from then on)."""
+    process = NewsingestProcess(
+        [command, "--concurrency", str(CONCURRENCY)], cwd=tmp_path, env=env or {}, name=command
+    )
+    wait_until(
+        lambda: _count(process, "worker.process_ready") >= CONCURRENCY,
+        timeout=240,
+        what="every pool process ready",
+    )
+    return process
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def _stop(process: NewsingestProcess, sig: signal.Signals, whole_group: bool) -> tuple[int, float]:
@@ -43,6 +75,103 @@ def _stop(process: NewsingestProcess, sig: signal.Signals, whole_group: bool) ->
     target = "process group" if whole_group else "process"
     print(f"stop: {process.log_path.stem} {sig.name} to the {target}: {elapsed:.1f} s, {code}")
     return code, elapsed
+
+
+def _assert_clean_stop(
+    process: NewsingestProcess, code: int, elapsed: float, sig: signal.Signals
+) -> None:
+    assert code == 0, f"exit status {code} after {sig.name} ({elapsed:.1f} s)"
+    assert elapsed <= STOP_DEADLINE, f"{sig.name} took {elapsed:.1f} s to stop"
+    log = process.log_path.read_text(errors="replace")
+    assert not KILLED_POOL_PROCESS.findall(log), "a pool process died of the signal"
+    pid = process.process.pid
+    wait_until(lambda: not _group_alive(pid), timeout=5, what="every process of the tree gone")
+
+
+SIGNALS = [signal.SIGTERM, signal.SIGINT]
+TARGETS = [pytest.param(False, id="process"), pytest.param(True, id="group")]
+
+
+@pytest.mark.parametrize("whole_group", TARGETS)
+@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
+@pytest.mark.parametrize("command", ["run", "worker"])
+def test_idle_stop_on_the_embedded_broker(
+    tmp_path: Path, command: str, sig: signal.Signals, whole_group: bool
+) -> None:
+    """An idle `run` or `worker` (SQLite broker: billiard's shared-queue pool) stops within 10 s
+    with status 0 on SIGTERM or SIGINT to the process or to the whole process group; no pool
+    process is killed by the signal (one killed while it waited for work left the pool's queue
+    lock taken, and the worker hung at exit until `run` SIGKILLed it 60 s later), and no process
+    of the tree is left behind."""
+    process = _start(tmp_path, command)
+    code, elapsed = _stop(process, sig, whole_group)
+    _assert_clean_stop(process, code, elapsed, sig)
+    if command == "run":
+        assert _count(process, "run.worker_exited") == 0  # the worker was not SIGKILLed
+
+
+def test_idle_worker_on_redis_stops_on_sigterm_to_its_group(tmp_path: Path, redis_url: str) -> None:
+    """The compose worker (Redis broker: Celery's asynchronous pool), idle, stops within 10 s
+    with status 0 when its whole process group gets SIGTERM; no pool process is killed by it."""
+    process = _start(tmp_path, "worker", {"NEWSINGEST_BROKER_URL": redis_url})
+    code, elapsed = _stop(process, signal.SIGTERM, whole_group=True)
+    _assert_clean_stop(process, code, elapsed, signal.SIGTERM)
+
+
+WORDS = (
+    "council", "harbour", "ferry", "orchard", "apple", "valley", "bridge", "library", "river",
+    "mayor", "minister", "market", "school", "hospital", "railway", "station", "village",
+    "farmers", "storm", "winter", "summer", "festival", "museum", "budget", "election", "court",
+    "police", "weather", "coast", "mountain", "island", "factory", "workers", "union", "teachers",
+    "students", "doctors", "engineers", "tourists", "fishermen", "bakery",
+)  # fmt: skip
+
+
+def _long_dump(articles: int) -> bytes:
+    """Distinct articles, enough for one task to enrich for many seconds."""
+    rng = random.Random(articles)
+
+    def words(count: int) -> str:
+        return " ".join(rng.choice(WORDS) for _ in range(count))
+
+    stories = [
+        Story(
+            title=f"Report {number}: {words(6).title()}",
+            paragraphs=tuple(f"{words(40).capitalize()}." for _ in range(3)),
+            caption=f"Photo {number} of the {rng.choice(WORDS)}",
+            credit="AP",
+        )
+        for number in range(articles)
+    ]
+    return render_dump(stories).encode()
+
+
+def test_busy_run_stops_in_time_and_the_file_is_finished_after_a_restart(tmp_path: Path) -> None:
+    """SIGTERM to the process group of a `run` whose worker is in the middle of a long task:
+    it stops within 10 s with status 0 (the task is given worker_soft_shutdown_timeout, then
+    cancelled and its message handed back); a new `run` on the same folders then finishes the
+    file, with every article stored once."""
+    articles = 400
+    env = {
+        "NEWSINGEST_SETTLE_SECONDS": "0.3",
+        "NEWSINGEST_CHUNK_ARTICLES": "100000",  # one task for the whole file
+        "NEWSINGEST_LEASE_SECONDS": "6",  # the lease of the cancelled task runs out soon
+    }
+    first = _start(tmp_path, "run", env)
+    (tmp_path / "inbox" / "long.txt").write_bytes(_long_dump(articles))
+    first.wait_for("file.parsed", timeout=120)  # the task now enriches for many seconds
+    code, elapsed = _stop(first, signal.SIGTERM, whole_group=True)
+    _assert_clean_stop(first, code, elapsed, signal.SIGTERM)
+
+    second = NewsingestProcess(["run"], cwd=tmp_path, env=env, name="run again")
+    processed = tmp_path / "data" / "processed" / "long.txt"
+    wait_until(processed.exists, timeout=300, what="the file to be finished after the restart")
+    assert second.stop(signal.SIGTERM) == 0
+    store = Store.from_url(Settings(data_dir=tmp_path / "data").resolved_store_url)
+    status = store.status()
+    store.close()
+    assert status["files"]["done"] == 1
+    assert status["articles"] == articles
 
 
 def _children(pid: int) -> list[int]:

@@ -40,8 +40,14 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_soft_time_limit": settings.task_time_limit * 0.9,
         "broker_connection_retry_on_startup": True,
         "worker_cancel_long_running_tasks_on_connection_loss": True,
-        "worker_soft_shutdown_timeout": 20.0,
-        "worker_enable_soft_shutdown_on_idle": True,
+        # `newsingest worker` stops on SIGTERM/SIGINT with Celery's cold shutdown: a running task
+        # gets this long to finish, then is cancelled and its message goes back to the queue
+        # (acks late; tasks are idempotent and the ledger re-sends what is lost). Short: the
+        # promise is a stop within 10 s, and stopping the pool and the processes' exits take
+        # another 3-5 s on a loaded machine. An idle worker does not wait at all (soft shutdown
+        # on idle would wait the full timeout with nothing to finish).
+        "worker_soft_shutdown_timeout": 3.0,
+        "worker_enable_soft_shutdown_on_idle": False,
         # A pool process not up within this time is killed and replaced (Celery's default: 4 s).
         # Building a process's resources (spaCy model, gazetteer: worker_process_init in tasks.py)
         # took 3.4-4.2 s in our tests, over 20 s on a busy machine: killed at 4 s, each
