@@ -222,7 +222,8 @@ def worker(
             f"--loglevel={settings.log_level}",
             f"--queues={QUEUE}",
             "--pool=prefork",
-            "--hostname=newsingest@%h",
+            # unique per process: several workers may share a host name (host networking)
+            f"--hostname=newsingest-{os.getpid()}@%h",
             "--without-mingle",
             "--without-gossip",
         ]

@@ -1,11 +1,12 @@
 """Stopping `newsingest run` and `newsingest worker`: SIGTERM or SIGINT, sent to the main
 process or to its whole process group (what systemd's control-group kill, `timeout` and Ctrl-C
 in a terminal do), stops them within 10 s with exit status 0, idle or busy. A pool process may
-take long to start without being killed for it. Real processes on the embedded SQLite broker
-and on Redis."""
+take long to start without being killed for it, and each worker has a node name of its own.
+Real processes on the embedded SQLite broker and on Redis."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import re
@@ -19,6 +20,7 @@ import pytest
 
 from tests.dumps import Story, render_dump
 from tests.integration.procs import NewsingestProcess, wait_until
+from worker.queue import create_app
 from worker.settings import Settings
 from worker.store import Store
 
@@ -221,3 +223,39 @@ def test_slow_replacement_pool_process_is_not_killed(tmp_path: Path, redis_url: 
     assert "Timed out waiting for UP message" not in log
     assert _count(process, "worker.resources_unavailable") == CONCURRENCY + 1
     assert code == 0 and elapsed <= STOP_DEADLINE, (code, elapsed)
+
+
+def test_workers_on_one_host_have_distinct_node_names(tmp_path: Path, redis_url: str) -> None:
+    """Two workers on the same host and broker (containers with host networking) answer a ping
+    under two node names, each made of the worker's process id and the host name; with one
+    shared name, Celery's control commands and monitoring could not tell them apart."""
+    env = {"NEWSINGEST_BROKER_URL": redis_url}
+    workers = [
+        NewsingestProcess(["worker", "--concurrency", "1"], cwd=tmp_path, env=env, name=name)
+        for name in ("worker a", "worker b")
+    ]
+    control = create_app(Settings(broker_url=redis_url, data_dir=tmp_path / "data")).control
+
+    def names() -> set[str]:
+        replies = control.ping(timeout=2.0)
+        return {name for reply in replies for name in reply}
+
+    for worker in workers:
+        wait_until(
+            lambda w=worker: any(e.get("event", "").endswith(" ready.") for e in w.events()),
+            timeout=120,
+            what=f"{worker.log_path.stem} ready",
+        )
+    expected = {f"newsingest-{w.process.pid}@{socket.gethostname()}" for w in workers}
+    answered: set[str] = set()
+    try:
+        with contextlib.suppress(AssertionError):  # timed out: the assertion below shows who did
+            wait_until(
+                lambda: answered.update(names()) or answered >= expected,
+                timeout=20,
+                what="a pong from each worker",
+            )
+    finally:
+        for worker in workers:
+            worker.stop(signal.SIGTERM)
+    assert answered == expected
