@@ -25,6 +25,7 @@ from worker.pipeline import (
     requeue_failed,
 )
 from worker.settings import Settings
+from worker.store import LeaseLostError
 from worker.watch.inbox import FileTaker
 
 SEED = render_dump([HARBOUR, ORCHARD]).encode("utf-8")
@@ -539,11 +540,6 @@ class FakeClock:
 
 
 class TestLateHolder:
-    @pytest.mark.xfail(
-        strict=True,
-        reason="bug: FileDriver._fail calls ledger.fail(owner=None), so a worker that lost its "
-        "lease fails a file another worker holds (here: stored and moved to processed/)",
-    )
     def test_a_late_worker_does_not_fail_a_file_taken_over_and_stored(self, resources, monkeypatch):
         """Worker A stalls past its lease; B takes the file over, stores it and moves it to
         processed/. A then wakes, finds the work copy gone (file_changed) and quarantines: it
@@ -571,7 +567,8 @@ class TestLateHolder:
             return real_verify(self, row, path)
 
         monkeypatch.setattr(FileDriver, "_verify", stalled_verify)
-        process_queued_file(resources, digest, "task-A")
+        with pytest.raises(LeaseLostError):  # the task lets go: the file is B's
+            process_queued_file(resources, digest, "task-A")
         row = ledger.get_file(digest)
         assert (row["state"], row["task_id"]) == ("stored", "task-B")
         assert (settings.processed_dir / "seed.txt").read_bytes() == SEED
@@ -585,13 +582,6 @@ class Crash(BaseException):
 
 
 class TestSameNameAgain:
-    @pytest.mark.xfail(
-        strict=True,
-        reason="bug: FileTaker._place_duplicate hard-links the work copy into a destination "
-        "that the content's own final_path already names (chosen, not yet moved); the finish "
-        "then takes that link for its own earlier move (_same_file) and the two drops share "
-        "one file in processed/",
-    )
     def test_duplicate_dropped_while_the_first_waits_to_move_gets_its_own_copy(
         self, resources, monkeypatch
     ):
@@ -630,12 +620,6 @@ class TestSameNameAgain:
 
 
 class TestInterruptedIngest:
-    @pytest.mark.xfail(
-        strict=True,
-        reason="bug: FileDriver._ingest adopts an interrupted ingest's split file, but "
-        "process_file's ledger.start refuses a split row, so the second ingest reports a "
-        "duplicate and the chunks stay queued forever (nothing sends chunks of moves=0 files)",
-    )
     def test_a_second_ingest_finishes_a_split_file_the_first_left(
         self, split_resources, tmp_path: Path, monkeypatch
     ):

@@ -116,7 +116,7 @@ def watch(ctx: typer.Context) -> None:
 
 
 def _watch(settings: Settings, stop_when: Any = None) -> None:
-    from worker.queue import TASK_PROCESS_CHUNK, TASK_PROCESS_FILE, create_app
+    from worker.queue import TASK_PROCESS_CHUNK, TASK_PROCESS_FILE, create_app, queue_depth
     from worker.store import Store
     from worker.watch import Watcher
 
@@ -129,7 +129,9 @@ def _watch(settings: Settings, stop_when: Any = None) -> None:
     def enqueue_chunk(sha256: str, number: int) -> str:
         return celery.send_task(TASK_PROCESS_CHUNK, args=[sha256, number]).id
 
-    watcher = Watcher(settings, store, enqueue, enqueue_chunk)
+    watcher = Watcher(
+        settings, store, enqueue, enqueue_chunk, queue_depth=lambda: queue_depth(celery)
+    )
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: watcher.stop())
     if stop_when is not None:

@@ -16,6 +16,8 @@ at, the next holder of the lease finishes the same work with the same result.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import threading
 import time
@@ -31,7 +33,7 @@ from sqlalchemy.engine import RowMapping
 
 from worker import faults
 from worker.errors import ConfigurationError, DumpError, FileChangedError, TransientError
-from worker.files import move, sha256_file, unique_destination, write_error_report
+from worker.files import move, places, sha256_file, write_error_report
 from worker.log import get_logger
 from worker.models import FileSummary
 from worker.parse import prepare_dump, remove_scratch
@@ -48,6 +50,8 @@ from worker.store import LeaseLostError, PublishCounts
 log = get_logger("newsingest.driver")
 
 EnqueueChunk = Callable[[str, int], object]
+# a full or failing disk is the machine's problem: wait, never quarantine a file for it
+_RESOURCE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.ENOMEM, errno.EMFILE})
 ErrorKind = Literal["permanent", "transient", "configuration", "lease_lost", "unexpected"]
 
 
@@ -95,6 +99,8 @@ def classify(exc: BaseException) -> ErrorKind:
     if isinstance(exc, transient):
         return "transient"
     if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return "transient"
+    if isinstance(exc, OSError) and exc.errno in _RESOURCE_ERRNOS:  # the machine, not the file
         return "transient"
     return "unexpected"
 
@@ -161,6 +167,10 @@ class FileDriver:
         started = time.perf_counter()
         lease = self.settings.lease_seconds
         row = self.ledger.start(sha256, run.owner, lease, run.retries)
+        if row is None and run.enqueue_chunk is None:
+            current = self.ledger.get_file(sha256)
+            if current is not None and current["state"] == "split" and not current["moves"]:
+                return self._run_chunks_here(sha256, run)  # an earlier `ingest` split it
         if row is None:
             current = self.ledger.get_file(sha256)
             state = current["state"] if current else None
@@ -265,8 +275,11 @@ class FileDriver:
         sha256 = row["sha256"]
         if row["state"] == "stored":  # articles committed; only the move is left
             return self._finish(row, run, started)
+        if row["error"] is not None:  # a quarantine that a crash interrupted: finish it
+            return self._fail(row, row["error"], run, started)
         if row["attempts"] > settings.max_attempts:
             return self._fail(row, _too_many_attempts(row["attempts"]), run, started)
+        faults.point("file.started")
         path = Path(row["path"])
         scratch = settings.work_dir / f"{sha256}.parts"
         try:
@@ -299,11 +312,18 @@ class FileDriver:
             for number in pending:
                 run.enqueue_chunk(sha256, number)
             return FileSummary(file=row["name"], sha256=sha256, state="split")
+        return self._run_chunks_here(sha256, run, pending)
+
+    def _run_chunks_here(
+        self, sha256: str, run: Run, pending: list[int] | None = None
+    ) -> FileSummary | None:
+        """``ingest``: a split file's chunks, one after the other, in this process."""
+        if pending is None:
+            rows = self.ledger.chunk_rows(sha256)
+            pending = [row["number"] for row in rows if row["state"] != "stored"]
         summary = None
-        for number in pending:  # in-process (ingest): one chunk after the other
+        for number in pending:
             summary = self.process_chunk(sha256, number, run) or summary
-        if summary is None:
-            raise FileChangedError("another process is working on the same bytes")
         return summary
 
     def _verify(self, row: RowMapping, path: Path) -> None:
@@ -319,7 +339,8 @@ class FileDriver:
         sha256 = row["sha256"]
         moved_to: dict[str, Any] = {}
         if row["moves"]:
-            final_path = self._move_out(row, self.settings.processed_dir)
+            final_path = self._place(row, self.settings.processed_dir, "finish.before_move")
+            faults.point("finish.after_move")
             moved_to = {"moved_to": str(final_path)}
         remove_scratch(self.settings.work_dir / f"{sha256}.parts")
         self.ledger.finish(sha256, run.owner)
@@ -339,49 +360,59 @@ class FileDriver:
         )
         return summary
 
-    def _move_out(self, row: RowMapping, folder: Path) -> Path:
-        """Move the work copy into ``folder`` under the place chosen once for it (a retried move
-        goes to the same place; a place taken meanwhile by another drop gets a fresh name)."""
+    def _place(self, row: RowMapping, folder: Path, fault: str | None = None) -> Path:
+        """Move the work copy into ``folder`` under a place chosen once for it (invariant 6):
+        a retried move goes to the same place, and a place that another drop took meanwhile
+        (even with the same bytes) is given up for a fresh one, so two drops never share a file.
+
+        Raises:
+            TransientError: no free place could be secured (retried later).
+        """
         sha256, name = row["sha256"], row["name"]
         work_path = Path(row["path"])
-        fresh = str(unique_destination(folder, name, sha256))
-        target = Path(self.ledger.choose_final_path(sha256, fresh))
-        faults.point("finish.before_move")
-        for _ in range(5):
+        target = Path(self.ledger.choose_final_path(sha256, places(folder, name, sha256)))
+        if fault is not None:
+            faults.point(fault)
+        for _ in range(10):
             if not work_path.exists():  # moved by an earlier attempt
                 if not target.exists():
                     log.warning("file.move_lost", expected=str(target))
-                break
+                return target
             if _same_file(work_path, target):  # linked by an earlier attempt, then it died
                 work_path.unlink()
-                break
-            if target.exists() or target.is_symlink():  # another drop's, even if same bytes
-                fresh = str(unique_destination(folder, name, sha256))
-                target = Path(self.ledger.choose_final_path(sha256, fresh, replacing=str(target)))
-                continue
-            try:
-                move(work_path, target, sha256=sha256)
-                break
-            except FileExistsError:  # taken between the look and the link: choose again
-                continue
-        faults.point("finish.after_move")
-        return target
+                return target
+            if not target.exists() and not target.is_symlink():
+                try:
+                    move(work_path, target, sha256=sha256)
+                    return target
+                except FileExistsError:
+                    pass  # taken between the look and the link
+            fresh = places(folder, name, sha256)
+            target = Path(self.ledger.choose_final_path(sha256, fresh, replacing=str(target)))
+        raise TransientError(f"no free place for {name} in {folder}")
 
     def _fail(self, row: RowMapping, error: dict, run: Run, started: float) -> FileSummary:
-        """Quarantine: the bytes go to failed/ as they arrived, with a report beside them."""
+        """Quarantine: the bytes go to failed/ as they arrived, with a report beside them.
+
+        The reason is recorded first, so that a crash anywhere in here is finished by the next
+        holder with the same report.
+
+        Raises:
+            LeaseLostError: another process holds the file now: it decides.
+        """
         sha256, name = row["sha256"], row["name"]
+        if not self.ledger.note_error(sha256, error, run.owner):
+            raise LeaseLostError(sha256)
         moved_to: dict[str, Any] = {}
-        target: str | None = None
+        target: Path | None = None
         if row["moves"]:
-            chosen = unique_destination(self.settings.failed_dir, name, sha256)
-            target = self.ledger.choose_final_path(sha256, str(chosen))
+            target = self._place(row, self.settings.failed_dir)
             report = {"file": name, "sha256": sha256, **error, "attempts": row["attempts"]}
-            write_error_report(Path(target), report)  # first: a crash after the move keeps it
-            if Path(row["path"]).exists():
-                move(Path(row["path"]), Path(target))
-            moved_to = {"moved_to": target}
+            write_error_report(target, report)  # at its own place: never another file's report
+            moved_to = {"moved_to": str(target)}
         remove_scratch(self.settings.work_dir / f"{sha256}.parts")
-        self.ledger.fail(sha256, error, target, owner=None)
+        if not self.ledger.fail(sha256, error, str(target) if target else None, owner=run.owner):
+            raise LeaseLostError(sha256)
         log.error("file.failed", **error, **moved_to, duration_ms=_ms(started))
         file = name if row["moves"] else row["path"]
         return FileSummary(file=file, sha256=sha256, state="failed", error=error)
@@ -389,9 +420,14 @@ class FileDriver:
     @contextmanager
     def _handing_back(self, release: Callable[[float], bool]) -> Iterator[None]:
         """On a transient or configuration error, hand the work back (not counted as an
-        attempt) before the error goes up to be retried."""
+        attempt) before the error goes up to be retried; on a shutdown that cancels the task,
+        hand it back to be taken at once (its message returns to the queue)."""
         try:
             yield
+        except (SystemExit, KeyboardInterrupt):  # the worker is stopping: hand back at once
+            with contextlib.suppress(Exception):
+                release(0.0)
+            raise
         except Exception as exc:
             kind = classify(exc)
             if kind in ("transient", "configuration"):

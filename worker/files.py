@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import itertools
 import json
 import os
 import shutil
 import stat
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -250,20 +252,26 @@ def destination(folder: Path, name: str, sha256: str) -> Path:
     return folder / tagged
 
 
-def unique_destination(folder: Path, name: str, sha256: str) -> Path:
-    """A name in ``folder`` that nothing has yet: the file's own, else with the start of its hash
-    added, else numbered (the same bytes dropped under one name again and again). Callers record
-    the choice before moving, so that a retried move goes to the same place."""
-    first = destination(folder, name, sha256)
-    if not first.exists() and not first.is_symlink():
-        return first
+def places(folder: Path, name: str, sha256: str) -> Iterator[str]:
+    """Free names for a file in ``folder``, best first: its own, then with the start of its hash
+    added, then numbered (the same bytes dropped under one name again and again). Only names
+    that nothing has on disk; the ledger skips those another file has reserved."""
+    first = folder / safe_name(name)
     stem, dot, suffix = first.name.rpartition(".")
-    for number in range(2, 1_000_000):
-        numbered = f"{stem}-{number}.{suffix}" if dot and stem else f"{first.name}-{number}"
-        candidate = folder / numbered
+    tagged = f"{stem}.{sha256[:12]}.{suffix}" if dot and stem else f"{first.name}.{sha256[:12]}"
+    stem, dot, suffix = tagged.rpartition(".")
+    numbered = (
+        folder / (f"{stem}-{n}.{suffix}" if dot and stem else f"{tagged}-{n}")
+        for n in itertools.count(2)
+    )
+    for candidate in itertools.chain([first, folder / tagged], numbered):
         if not candidate.exists() and not candidate.is_symlink():
-            return candidate
-    raise FileExistsError(first)
+            yield str(candidate)
+
+
+def unique_destination(folder: Path, name: str, sha256: str) -> Path:
+    """The first of ``places``: a name in ``folder`` that nothing has on disk yet."""
+    return Path(next(places(folder, name, sha256)))
 
 
 def move(source: Path, target: Path, *, sha256: str | None = None) -> None:

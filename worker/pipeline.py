@@ -24,7 +24,7 @@ from sqlalchemy.engine import RowMapping
 from worker import PIPELINE_VERSION
 from worker.dedupe import NearDupConfig, article_id
 from worker.enrich import EnrichPipeline, build_pipeline
-from worker.files import move, sha256_file
+from worker.files import copy_into_work, sha256_file
 from worker.log import get_logger
 from worker.models import ArticleRecord, FileSummary, ParsedArticle, Source, Unplaced
 from worker.parse import (
@@ -385,10 +385,14 @@ def requeue_failed(resources: Resources, failed_file: Path) -> str | None:
             state=row["state"] if row else None,
         )
         return None
-    work_path = resources.settings.work_dir / sha256
-    move(failed_file, work_path)
+    # copy, commit, then remove: a crash at any line leaves the file in failed/ or queued
+    taken = copy_into_work(failed_file, resources.settings.work_dir)
+    work_path = resources.settings.work_dir / taken.sha256
+    if taken.sha256 != sha256 or not store.ledger.requeue(sha256, path=str(work_path)):
+        log.warning("file.requeue_refused", file=failed_file.name, sha256=sha256, state="changed")
+        return None
+    failed_file.unlink(missing_ok=True)
     failed_file.with_name(failed_file.name + ".error.json").unlink(missing_ok=True)
-    store.ledger.requeue(sha256, path=str(work_path))
     log.info("file.requeued_by_user", file=row["name"], sha256=sha256)
     return sha256
 

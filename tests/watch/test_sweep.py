@@ -52,7 +52,8 @@ def test_young_unclaimed_copy_is_left_for_its_claim(watcher: Watcher) -> None:
 def test_copies_of_finished_content_go_and_live_ones_stay(watcher: Watcher) -> None:
     """A copy of done (or failed) content is spare; a queued file's copy is its bytes."""
     ledger = watcher.store.ledger
-    done, live = _copy(watcher, b"Done\n\nBody\n"), _copy(watcher, b"Live\n\nBody\n")
+    done = _copy(watcher, b"Done\n\nBody\n", age=120)
+    live = _copy(watcher, b"Live\n\nBody\n", age=120)
     for path in (done, live):
         ledger.claim(path.name, path.name, str(path), path.stat().st_size)
     row = ledger.start(done.name, "t-1", 30)
@@ -61,6 +62,28 @@ def test_copies_of_finished_content_go_and_live_ones_stay(watcher: Watcher) -> N
     watcher.sweep()
     assert not done.exists()
     assert live.exists()
+
+
+def test_young_copy_of_failed_content_stays(watcher: Watcher) -> None:
+    """A fresh copy may be a `requeue` about to commit: even if its row still says failed, it
+    stays until it is a minute old."""
+    ledger = watcher.store.ledger
+    fresh = _copy(watcher, b"Again\n\nBody\n")
+    ledger.claim(fresh.name, fresh.name, str(fresh), fresh.stat().st_size)
+    ledger.fail(fresh.name, {"code": "x"}, None)
+    watcher.sweep()
+    assert fresh.exists()
+
+
+def test_orphan_whose_original_is_still_in_the_inbox_is_not_recovered(watcher: Watcher) -> None:
+    """A take whose claim failed leaves the copy and the original: the copy goes, the original
+    is taken again, and the bytes are not dropped a second time."""
+    data = b"Twice\n\nBody\n"
+    orphan = _copy(watcher, data, age=120)
+    (watcher.settings.inbox / "dump.txt").write_bytes(data)
+    watcher.sweep()
+    assert not orphan.exists()
+    assert [p.name for p in watcher.settings.inbox.iterdir()] == ["dump.txt"]
 
 
 def test_interrupted_copies_go_at_start(watcher: Watcher) -> None:

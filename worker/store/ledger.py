@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -123,11 +123,14 @@ class Ledger:
         identity: str | None = None,
         moves: bool = True,
         first_send_after: float = 300.0,
+        retry_failed: bool = False,
     ) -> Claim:
         """Record a drop of these bytes; the first drop of a content queues it.
 
-        The caller has put the bytes at ``path`` already (invariant 1). An ``identity`` seen
-        before resumes that drop: same outcome, same destination, no new row.
+        The caller has put the bytes at ``path`` already (invariant 1). An ``identity`` of a drop
+        still open (its inbox entry not yet removed: ``close_drop``) resumes that drop: same
+        outcome, same destination, no new row. With ``retry_failed``, bytes that failed before
+        are queued again from ``path`` (dropping a file again is how a user asks for a retry).
         """
         now = self.clock()
         with self.engine.begin() as conn:
@@ -166,6 +169,20 @@ class Ledger:
                 .returning(files.c.sha256)
             ).first()
             outcome: Literal["queued", "duplicate"] = "queued" if inserted else "duplicate"
+            if not inserted and retry_failed and moves:
+                retried = conn.execute(
+                    update(files)
+                    .where(files.c.sha256 == sha256, files.c.state == "failed")
+                    .values(
+                        **self._requeued(now, first_send_after),
+                        path=path,
+                        name=name,
+                        moves=1,
+                    )
+                ).rowcount
+                if retried:
+                    self._requeue_chunks(conn, sha256)
+                    outcome = "queued"
             if identity is not None:  # an identity reused by other bytes: the file was rewritten
                 conn.execute(
                     update(drops).where(drops.c.identity == identity).values(identity=None)
@@ -179,17 +196,32 @@ class Ledger:
             ).scalar_one()
             return Claim(outcome, self._file(conn, sha256), drop_id)
 
-    def set_drop_destination(self, drop_id: int, destination: str) -> str:
-        """Where a duplicate drop goes: ``destination`` unless one was chosen before."""
+    def set_drop_destination(
+        self, drop_id: int, places: str | Iterable[str], *, replacing: str | None = None
+    ) -> str:
+        """Where a duplicate drop goes: the first of ``places`` that no other file or drop has
+        reserved, unless one was chosen before (invariant 6). ``replacing``: the earlier choice
+        turned out to be taken."""
         with self.engine.begin() as conn:
-            conn.execute(
-                update(drops)
-                .where(drops.c.id == drop_id, drops.c.destination.is_(None))
-                .values(destination=destination)
-            )
+            current = drops.c.destination
+            condition = current.is_(None) if replacing is None else current == replacing
+            chosen = conn.execute(
+                select(drops.c.destination).where(drops.c.id == drop_id, condition)
+            ).first()
+            if chosen is not None:  # still to choose
+                place = _first_free(conn, places)
+                conn.execute(
+                    update(drops).where(drops.c.id == drop_id, condition).values(destination=place)
+                )
             return conn.execute(
                 select(drops.c.destination).where(drops.c.id == drop_id)
             ).scalar_one()
+
+    def close_drop(self, drop_id: int) -> None:
+        """The drop's inbox entry is gone: its identity may belong to a later file now (an inode
+        number reused, with the same size and mtime), which must be a drop of its own."""
+        with self.engine.begin() as conn:
+            conn.execute(update(drops).where(drops.c.id == drop_id).values(identity=None))
 
     def adopt(self, sha256: str, name: str, path: str, *, moves: bool) -> bool:
         """Bytes that an interrupted ``ingest`` left unfinished (its holder gone) are carried on
@@ -287,7 +319,8 @@ class Ledger:
 
     def renew(self, sha256: str, owner: str, lease_seconds: float) -> bool:
         """The holder's heartbeat. False: the lease was lost (taken over, or the file moved on).
-        A file split by its holder has no lease of its own (its chunks have): still held."""
+        A split file's lease is only a sign that its splitter (``ingest`` running its chunks)
+        lives: the reconciler looks at its chunks' leases."""
         now = self.clock()
         with self.engine.begin() as conn:
             return bool(
@@ -298,11 +331,7 @@ class Ledger:
                         files.c.task_id == owner,
                         files.c.state.in_((*_HELD, "split")),
                     )
-                    .values(
-                        lease_until=case(
-                            (files.c.state == "split", None), else_=now + lease_seconds
-                        )
-                    )
+                    .values(lease_until=now + lease_seconds)
                 ).rowcount
             )
 
@@ -399,21 +428,31 @@ class Ledger:
         if not stored:
             raise LeaseLostError(sha256)
 
-    def choose_final_path(self, sha256: str, path: str, *, replacing: str | None = None) -> str:
-        """Where the finished file goes: ``path``, unless a place was chosen before (invariant 6).
+    def choose_final_path(
+        self, sha256: str, places: str | Iterable[str], *, replacing: str | None = None
+    ) -> str:
+        """Where the finished (or quarantined) file goes: the first of ``places`` that no other
+        file or drop has reserved, unless a place was chosen before (invariant 6).
         ``replacing``: the earlier choice turned out to be taken by another file."""
         with self.engine.begin() as conn:
             current = files.c.final_path
             condition = current.is_(None) if replacing is None else current == replacing
-            conn.execute(
-                update(files)
-                .where(files.c.sha256 == sha256, condition, files.c.state.in_(_LIVE))
-                .values(final_path=path)
-            )
-            chosen = conn.execute(
+            key = [files.c.sha256 == sha256, condition, files.c.state.in_(_LIVE)]
+            if conn.execute(select(files.c.sha256).where(*key)).first() is not None:
+                place = _first_free(conn, places)
+                conn.execute(update(files).where(*key).values(final_path=place))
+            return conn.execute(
                 select(files.c.final_path).where(files.c.sha256 == sha256)
             ).scalar_one()
-        return chosen or path
+
+    def note_error(self, sha256: str, error: dict[str, Any], owner: str | None) -> bool:
+        """Record why a file is being quarantined, before its bytes move: the next holder after a
+        crash finishes the quarantine with the same report. False: not ours any more."""
+        condition = [files.c.sha256 == sha256, files.c.state.in_(_LIVE)]
+        if owner is not None:
+            condition.append(or_(files.c.state.in_(("queued", "split")), files.c.task_id == owner))
+        with self.engine.begin() as conn:
+            return bool(conn.execute(update(files).where(*condition).values(error=error)).rowcount)
 
     def finish(self, sha256: str, owner: str | None) -> bool:
         """``stored → done``; ``owner`` None: whoever holds it (``ingest`` finishing in place)."""
@@ -458,22 +497,13 @@ class Ledger:
                 ).rowcount
             )
 
-    def requeue(self, sha256: str, path: str | None = None) -> bool:
+    def requeue(
+        self, sha256: str, path: str | None = None, first_send_after: float = 300.0
+    ) -> bool:
         """``failed → queued`` after a fix, attempts reset. Chunks it had stored stay stored; the
         others start again from nothing."""
         now = self.clock()
-        values: dict[str, Any] = {
-            "state": "queued",
-            "attempts": 0,
-            "error": None,
-            "final_path": None,
-            "lease_until": None,
-            "task_id": None,
-            "sends": 0,
-            "enqueued_at": now,
-            "next_send_at": now + 300.0,
-            "updated_at": now,
-        }
+        values: dict[str, Any] = self._requeued(now, first_send_after)
         if path is not None:
             values["path"] = path
         with self.engine.begin() as conn:
@@ -482,12 +512,32 @@ class Ledger:
                 .where(files.c.sha256 == sha256, files.c.state == "failed")
                 .values(**values)
             ).rowcount
-            conn.execute(
-                update(chunks)
-                .where(chunks.c.sha256 == sha256, chunks.c.state != "stored")
-                .values(state="queued", attempts=0, lease_until=None, task_id=None, sends=0)
-            )
+            if changed:
+                self._requeue_chunks(conn, sha256)
         return bool(changed)
+
+    @staticmethod
+    def _requeued(now: float, first_send_after: float) -> dict[str, Any]:
+        return {
+            "state": "queued",
+            "attempts": 0,
+            "error": None,
+            "final_path": None,
+            "lease_until": None,
+            "task_id": None,
+            "sends": 0,
+            "enqueued_at": now,
+            "next_send_at": now + first_send_after,
+            "updated_at": now,
+        }
+
+    @staticmethod
+    def _requeue_chunks(conn: Connection, sha256: str) -> None:
+        conn.execute(
+            update(chunks)
+            .where(chunks.c.sha256 == sha256, chunks.c.state != "stored")
+            .values(state="queued", attempts=0, lease_until=None, task_id=None, sends=0)
+        )
 
     # --- chunks of a split file -----------------------------------------------------------------
 
@@ -516,7 +566,10 @@ class Ledger:
                 .where(key, takeable, live)
                 .values(
                     state="processing",
-                    attempts=chunks.c.attempts + _unless(own_retry),
+                    # from queued: always an attempt (a hand-back gave one back); a takeover:
+                    # unless it is the holder's own retry
+                    attempts=chunks.c.attempts
+                    + case((chunks.c.state == "queued", 1), else_=_unless(own_retry)),
                     task_id=owner,
                     task_retries=retries,
                     lease_until=now + lease_seconds,
@@ -685,10 +738,8 @@ class Ledger:
         if table is files:
             condition = and_(condition, c.moves == 1)
         else:
-            condition = and_(
-                condition,
-                c.sha256.in_(select(files.c.sha256).where(files.c.state == "split")),
-            )
+            live = select(files.c.sha256).where(files.c.state == "split", files.c.moves == 1)
+            condition = and_(condition, c.sha256.in_(live))  # `ingest` runs its own chunks
         keys = [c.sha256] if table is files else [c.sha256, c.number]
         rows = conn.execute(select(*keys, c.sends).where(condition)).all()
         for row in rows:
@@ -696,9 +747,9 @@ class Ledger:
             # justifies another, and each one waits twice as long as the one before
             backoff = min(requeue_after * 2 ** min(row.sends, 6), _MAX_BACKOFF_SECONDS)
             key = [col == value for col, value in zip(keys, row[: len(keys)], strict=True)]
-            conn.execute(
+            conn.execute(  # still due: a worker may have started it since the select
                 update(table)
-                .where(*key)
+                .where(*key, condition)
                 .values(enqueued_at=now, sends=c.sends + 1, next_send_at=now + backoff)
             )
         return rows
@@ -712,6 +763,24 @@ class Ledger:
                 .where(files.c.sha256 == sha256, files.c.state == "queued")
                 .values(enqueued_at=now)
             )
+
+
+def _first_free(conn: Connection, places: str | Iterable[str]) -> str:
+    """The first place that no file's ``final_path`` nor drop's ``destination`` reserves: two
+    drops never share a file, even before either has moved into it. A single place is taken
+    as given."""
+    if isinstance(places, str):
+        return places
+    for place in places:
+        reserved = conn.execute(
+            select(files.c.sha256)
+            .where(files.c.final_path == place)
+            .union_all(select(drops.c.sha256).where(drops.c.destination == place))
+            .limit(1)
+        ).first()
+        if reserved is None:
+            return place
+    raise RuntimeError("no free place")  # places() is unbounded
 
 
 def _counts(counts: PublishCounts) -> dict[str, int]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fnmatch
 import hashlib
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -18,8 +19,9 @@ from worker.files import (
     destination,
     file_identity,
     move,
+    places,
     safe_name,
-    unique_destination,
+    sha256_file,
     unlink_if_same,
     write_error_report,
 )
@@ -192,6 +194,7 @@ class FileTaker:
             size,
             identity=file_identity(taken.stat),
             first_send_after=self.first_send_after,
+            retry_failed=True,  # the same bytes dropped again after a failure: try again
         )
         faults.point("claim.after_commit")
         fields = {"file": name, "sha256": sha256, "size": size, "drop": claim.drop_id}
@@ -203,6 +206,7 @@ class FileTaker:
         if outcome == "queued":
             unlink_if_same(path, taken.stat)
             faults.point("take.after_move")
+            self.ledger.close_drop(claim.drop_id)
             task_id = self._enqueue(sha256, name)
             log.info(
                 "file.queued",
@@ -215,6 +219,7 @@ class FileTaker:
         target = self._place_duplicate(claim, name, sha256)
         unlink_if_same(path, taken.stat)
         faults.point("take.after_move")
+        self.ledger.close_drop(claim.drop_id)
         log.info(
             "file.duplicate",
             **fields,
@@ -226,18 +231,38 @@ class FileTaker:
         return "duplicate"
 
     def _place_duplicate(self, claim: Claim, name: str, sha256: str) -> Path:
-        """Put a copy of a duplicate drop in processed/, under a name chosen once for this drop
-        and never another file's; the spare work copy goes when its content is finished."""
-        chosen = claim.destination or self.ledger.set_drop_destination(
-            claim.drop_id, str(unique_destination(self.processed_dir, name, sha256))
+        """Put a copy of a duplicate drop in processed/, at a place reserved once for this drop
+        in the ledger, that no other file or drop has (invariant 6). The copy is a file of its
+        own (not a hard link to the work copy), so that no finish can mistake it for its own.
+        The spare work copy goes when its content is finished."""
+        folder = self.processed_dir
+        target = Path(
+            claim.destination
+            or self.ledger.set_drop_destination(claim.drop_id, places(folder, name, sha256))
         )
-        target = Path(chosen)
         work_copy = self.work_dir / sha256
-        spare = self.work_dir / f"{TAKING_PREFIX}drop-{claim.drop_id}"
-        if not target.exists():
-            spare.unlink(missing_ok=True)
-            os.link(work_copy, spare)  # a second name for the bytes, then moved like any file
-            move(spare, target, sha256=sha256)
+        for _ in range(10):
+            if target.exists() and _holds(target, sha256):  # placed by an earlier attempt
+                break
+            if target.exists() or target.is_symlink():  # not ours: reserve another place
+                target = Path(
+                    self.ledger.set_drop_destination(
+                        claim.drop_id, places(folder, name, sha256), replacing=str(target)
+                    )
+                )
+                continue
+            spare = self.work_dir / f"{TAKING_PREFIX}drop-{claim.drop_id}"
+            shutil.copyfile(work_copy, spare)
+            try:
+                move(spare, target, sha256=sha256)
+                break
+            except FileExistsError:  # not ours after all: reserve another place
+                spare.unlink(missing_ok=True)
+                target = Path(
+                    self.ledger.set_drop_destination(
+                        claim.drop_id, places(folder, name, sha256), replacing=str(target)
+                    )
+                )
         if claim.file["state"] in ("done", "failed"):  # nobody needs the work copy any more
             work_copy.unlink(missing_ok=True)
         return target
@@ -274,3 +299,10 @@ class FileTaker:
             return None
         self.ledger.mark_sent(sha256)
         return task_id
+
+
+def _holds(path: Path, sha256: str) -> bool:
+    try:
+        return sha256_file(path) == sha256
+    except OSError:
+        return False

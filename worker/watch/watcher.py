@@ -23,7 +23,7 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
-from worker.files import move, sweep_partials, unique_destination
+from worker.files import move, sha256_file, sweep_partials, unique_destination
 from worker.log import get_logger
 from worker.settings import Settings
 from worker.store import Store
@@ -198,28 +198,37 @@ class Watcher:
             if at_start:
                 for folder in (work, self.settings.processed_dir, self.settings.failed_dir):
                     sweep_partials(folder, min_age_seconds=0 if folder == work else 60)
-            states = self.store.ledger.known_hashes()
             quiet_since = time.time() - 60
             for entry in os.scandir(work):
                 sha256 = entry.name.removesuffix(".parts")
-                if not _HEX64.fullmatch(sha256):
+                # young entries may belong to a take or a requeue still under way: leave them
+                if not _HEX64.fullmatch(sha256) or entry.stat().st_mtime >= quiet_since:
                     continue
-                state = states.get(sha256)
-                if state in ("done", "failed"):
-                    if entry.is_dir(follow_symlinks=False):
-                        shutil.rmtree(entry.path, ignore_errors=True)
-                    else:
-                        os.unlink(entry.path)
-                    log.info("work.swept", sha256=sha256, state=state, path=entry.name)
-                elif state is None and entry.stat(follow_symlinks=False).st_mtime < quiet_since:
-                    if entry.is_dir(follow_symlinks=False):
-                        shutil.rmtree(entry.path, ignore_errors=True)
-                        continue
+                row = self.store.ledger.get_file(sha256)
+                if row is not None and row["state"] not in ("done", "failed"):
+                    continue
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(entry.path, ignore_errors=True)
+                elif row is None and not self._in_inbox(sha256, entry.stat().st_size):
                     back = unique_destination(self.inbox, f"recovered-{sha256[:12]}", sha256)
                     move(Path(entry.path), back, sha256=sha256)
                     log.warning("work.recovered", sha256=sha256, moved_to=str(back))
+                    continue
+                else:  # finished content, or a copy whose original is still in the inbox
+                    os.unlink(entry.path)
+                log.info("work.swept", sha256=sha256, state=row and row["state"], path=entry.name)
         except Exception as exc:  # housekeeping never stops the watcher
             log.error("work.sweep_failed", error=str(exc))
+
+    def _in_inbox(self, sha256: str, size: int) -> bool:
+        """Whether the inbox holds these bytes (a take whose claim failed leaves both)."""
+        for path in iter_inbox(self.inbox):
+            try:
+                if path.stat().st_size == size and sha256_file(path) == sha256:
+                    return True
+            except OSError:
+                continue
+        return False
 
     def _resend(self, event: str, sha256: str, send: Callable[[], str], **fields: object) -> None:
         try:
