@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 import subprocess
 import sys
@@ -184,3 +185,27 @@ def _sha(path: Path) -> str:
 def _lease_expired(store: Store, path: Path) -> bool:
     row = store.ledger.get_file(_sha(path))
     return row is not None and (row["lease_until"] or 0) < time.time()
+
+
+def test_a_file_that_kills_its_worker_every_time_is_quarantined(tmp_path: Path, topology) -> None:
+    """A crash loop (here: the pool process SIGKILLed each time it starts the file, as an
+    out-of-memory kill would) ends after max_attempts crashes with the file in failed/ as
+    too_many_attempts, and the worker goes on with the next file."""
+    settings, env = topology
+    watcher = NewsingestProcess(["watch"], tmp_path, env, "watch")
+    deadly = {**env, "NEWSINGEST_FAULT": "file.started", "NEWSINGEST_MAX_ATTEMPTS": "2"}
+    worker = NewsingestProcess(["worker", "--concurrency", "1"], tmp_path, deadly, "worker")
+    _write(settings.inbox / "deadly.txt", _dump("deadly"))
+    store = Store.from_url(settings.resolved_store_url)
+    try:
+        wait_until(lambda: store.status()["files"]["failed"] == 1, timeout=120, what="quarantine")
+    finally:
+        worker.stop()
+        watcher.stop()
+    row = store.ledger.files_in_state("failed")[0]
+    store.close()
+    assert row["error"]["code"] == "too_many_attempts"
+    assert row["attempts"] == 3  # two crashes counted, the third start quarantines
+    report = json.loads(Path(row["final_path"] + ".error.json").read_text())
+    assert report["code"] == "too_many_attempts"
+    assert Path(row["final_path"]).read_bytes() == _dump("deadly")
