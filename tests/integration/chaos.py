@@ -260,29 +260,39 @@ def drop(inbox: Path, item: InputFile) -> None:
 # --- processes ------------------------------------------------------------------------------------
 
 
+def _alive(pid: int) -> bool:
+    """True while ``pid`` runs: not gone, not a zombie waiting for its parent."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2 :].split()[0] != "Z"
+
+
 def children(pid: int) -> list[int]:
-    """Direct children of ``pid``: psutil if installed, else /proc, else ``pgrep -P``."""
+    """Live direct children of ``pid``: psutil if installed, else /proc, else ``pgrep -P``."""
     try:
         import psutil  # type: ignore[import-untyped]
     except ImportError:
         psutil = None
     if psutil is not None:
         try:
-            return [child.pid for child in psutil.Process(pid).children()]
+            found = [child.pid for child in psutil.Process(pid).children()]
         except psutil.Error:
             return []
+        return [child for child in found if _alive(child)]
     found: list[int] = []
     tasks = Path(f"/proc/{pid}/task")
+    readable = False
     if tasks.is_dir():
-        readable = False
         for task in tasks.iterdir():
             with contextlib.suppress(OSError):
                 found += [int(p) for p in (task / "children").read_text().split()]
                 readable = True
-        if readable:
-            return sorted(set(found))
-    done = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
-    return [int(p) for p in done.stdout.split()]
+    if not readable:
+        done = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
+        found = [int(p) for p in done.stdout.split()]
+    return sorted(child for child in set(found) if _alive(child))
 
 
 def session_members(session: int) -> list[int]:
@@ -379,6 +389,7 @@ class Cluster:
             os.kill(pid, signal.SIGKILL)
         process.process.wait()
         self._reap(process)
+        slot.restart_when_gone = False  # replaced here and now
         self.start(slot)
         return f"{process.log_path.stem} (pid {pid}, orphaned children {orphans})"
 
@@ -386,6 +397,7 @@ class Cluster:
         process = slot.current
         assert process is not None
         process.kill_tree()
+        slot.restart_when_gone = False  # replaced here and now (even if it was shutting down)
         self.start(slot)
         return f"{process.log_path.stem} (pid {process.process.pid}) and its tree"
 
@@ -1061,6 +1073,9 @@ def _kill_a_child(rng: random.Random, candidates: list[tuple[Slot, list[int]]]) 
     pid = rng.choice(pids)
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 2
+    while _alive(pid) and time.monotonic() < deadline:  # not counted twice by the next fault
+        time.sleep(0.01)
     name = slot.current.log_path.stem if slot.current else slot.role
     return f"pool child {pid} of {name}"
 
@@ -1295,6 +1310,10 @@ def run(
             clock = time.monotonic()
             if what == "drop":
                 drop(chaos.inbox, payload)
+                continue
+            if last_fault is not None and clock - last_fault < 1.0:
+                # faults that waited for a target come one a second, not in a burst
+                heapq.heappush(schedule, (clock - t0 + 1.0, order, what, payload, tries))
                 continue
             try:
                 detail = chaos.inject(payload, rng, clock)
