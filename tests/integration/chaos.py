@@ -1172,6 +1172,30 @@ def _read_from(path: Path, start: int, end: int | None = None) -> list[str]:
     return data.decode(errors="replace").splitlines()
 
 
+def _split_dumps(lines: Iterable[str]) -> list[list[str]]:
+    """faulthandler's dumps, one per process, from lines that may hold several."""
+    dumps: list[list[str]] = []
+    for line in lines:
+        if line.startswith("Fatal Python error"):
+            dumps.append([])
+        if dumps and line.strip() and not line.startswith("Extension modules:"):
+            dumps[-1].append(line)
+    return [_current_thread_first(dump) for dump in dumps]
+
+
+def _current_thread_first(dump: list[str]) -> list[str]:
+    """The thread that was running (where a process is stuck) before the others."""
+    head: list[str] = []
+    blocks: list[list[str]] = []
+    for line in dump:
+        if line.startswith(("Thread 0x", "Current thread")):
+            blocks.append([])
+        (blocks[-1] if blocks else head).append(line)
+    current = [b for b in blocks if b[0].startswith("Current thread")]
+    others = [b for b in blocks if not b[0].startswith("Current thread")]
+    return head + [line for block in current + others for line in block]
+
+
 def _diagnostics(
     topology: _Topology,
     store: Any,
@@ -1214,10 +1238,16 @@ def _diagnostics(
         out.append(f"--- {path.name} ({state}), last {lines} lines:")
         out += [f"  {_compact(line)}" for line in text[-lines:]] or ["  (empty)"]
         stacks = _read_from(path, mark.size) if mark else []
-        stacks = [line for line in stacks if not line.startswith("{")]
-        if any(line.startswith("Fatal Python error") for line in stacks):
-            out.append(f"--- {path.name}: thread stacks when the wait timed out:")
-            out += [f"  {line[:200]}" for line in stacks[:80]]
+        dumps = _split_dumps(line for line in stacks if not line.startswith("{"))
+        if dumps:
+            out.append(
+                f"--- {path.name}: thread stacks when the wait timed out "
+                f"({len(dumps)} processes wrote to this log):"
+            )
+            for dump in dumps[:8]:
+                out += [f"  {line[:200]}" for line in dump[:60]]
+                if len(dump) > 60:
+                    out.append(f"  ... {len(dump) - 60} more lines")
     server = topology.server_logs()
     if server:
         out.append(server)
