@@ -954,24 +954,27 @@ class RedisPostgres(_Topology):
     def __init__(self, workdir: Path) -> None:
         super().__init__(workdir)
         self.redis = ThrowawayRedis()
-        self.postgres = ThrowawayPostgres()
+        try:
+            self.postgres = ThrowawayPostgres()
+        except BaseException:
+            self.redis.close()
+            raise
         try:
             self.redis.start()
             self.postgres.start()
+            self.cluster = Cluster(
+                workdir,
+                self.env,
+                [
+                    Slot("watch", ["watch"]),
+                    Slot("worker-a", ["worker", "--concurrency", "2"]),
+                    Slot("worker-b", ["worker", "--concurrency", "2"]),
+                ],
+            )
+            self.cluster.start_all()
         except BaseException:
-            self.redis.close()
-            self.postgres.close()
+            self.close()  # no server or process outlives a failed start
             raise
-        self.cluster = Cluster(
-            workdir,
-            self.env,
-            [
-                Slot("watch", ["watch"]),
-                Slot("worker-a", ["worker", "--concurrency", "2"]),
-                Slot("worker-b", ["worker", "--concurrency", "2"]),
-            ],
-        )
-        self.cluster.start_all()
 
     @property
     def env(self) -> dict[str, str]:

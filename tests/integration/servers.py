@@ -92,7 +92,11 @@ class _Server:
         shutil.rmtree(self.folder, ignore_errors=True)
 
     def __enter__(self) -> Self:
-        self.start()
+        try:
+            self.start()
+        except BaseException:
+            self.close()  # __exit__ would not run: leave no server behind
+            raise
         return self
 
     def __exit__(
@@ -312,9 +316,11 @@ class ThrowawayPostgres(_Server):
             timeout=timeout + 10,
         )
         if done.returncode != 0 or not self.ping():
+            log = self.log_tail()
+            self.stop()  # whatever half started must not outlive us
             raise ServerUnavailable(
                 f"throwaway PostgreSQL on port {self.port} did not start:\n"
-                f"{done.stdout}\n{done.stderr}\n{self.log_tail()}"
+                f"{done.stdout}\n{done.stderr}\n{log}"
             )
 
     def stop(self) -> None:
