@@ -122,3 +122,38 @@ def test_a_late_holder_cannot_fail_a_file_another_worker_stored(
     assert (settings.processed_dir / "x.txt").read_bytes() == DATA
     assert list(settings.failed_dir.iterdir()) == []
     assert ledger.finish(digest, "task-B")
+
+
+def test_a_finish_retried_after_a_new_work_copy_keeps_one_file(
+    resources: Resources, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by a chaos run: a worker moved a stored file to processed/ and died before marking
+    it done; a drop of the same bytes then made a new work copy (another inode); the worker that
+    finishes the file must see that its reserved place already holds these bytes, drop the spare
+    copy, and not put the file in processed/ a second time."""
+    settings, ledger = resources.settings, resources.store.ledger
+    row = _started(resources, DATA, "dump.txt", "task-1")
+    digest = row["sha256"]
+    with resources.store.engine.begin() as conn:
+        ledger.mark_stored(conn, digest, "task-1", PublishCounts(1, 1, 0), "utf-8")
+    driver = FileDriver(resources)
+
+    class Crash(BaseException):
+        pass
+
+    def die(*_: object) -> bool:
+        raise Crash
+
+    with monkeypatch.context() as patch:
+        patch.setattr(ledger, "finish", die)
+        with pytest.raises(Crash):
+            driver.process_file(digest, Run("task-1"))
+    assert (settings.processed_dir / "dump.txt").read_bytes() == DATA
+    (settings.work_dir / digest).write_bytes(DATA)  # a take of the same bytes: a new inode
+    clock.advance(2 * settings.lease_seconds)
+
+    summary = driver.process_file(digest, Run("task-2"))
+
+    assert summary is not None and summary.state == "done"
+    assert sorted(p.name for p in settings.processed_dir.iterdir()) == ["dump.txt"]
+    assert list(settings.work_dir.iterdir()) == []

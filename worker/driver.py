@@ -33,7 +33,7 @@ from sqlalchemy.engine import RowMapping
 
 from worker import faults
 from worker.errors import ConfigurationError, DumpError, FileChangedError, TransientError
-from worker.files import move, places, sha256_file, write_error_report
+from worker.files import holds, move, places, sha256_file, write_error_report
 from worker.log import get_logger
 from worker.models import FileSummary
 from worker.parse import prepare_dump, remove_scratch
@@ -378,7 +378,10 @@ class FileDriver:
                 if not target.exists():
                     log.warning("file.move_lost", expected=str(target))
                 return target
-            if _same_file(work_path, target):  # linked by an earlier attempt, then it died
+            # The place is reserved for this content alone: holding its bytes, it was filled by
+            # an earlier attempt, which died before the work copy went (or a take of the same
+            # bytes made a new work copy meanwhile): the work copy is spare.
+            if _same_file(work_path, target) or holds(target, sha256):
                 work_path.unlink()
                 return target
             if not target.exists() and not target.is_symlink():

@@ -229,6 +229,16 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def holds(path: Path, sha256: str) -> bool:
+    """Whether ``path`` is a regular file with these bytes (never through a symlink)."""
+    try:
+        if not stat.S_ISREG(path.lstat().st_mode):
+            return False
+        return sha256_file(path) == sha256
+    except OSError:
+        return False
+
+
 def sha256_file(path: Path) -> str:
     with path.open("rb") as handle:
         return hashlib.file_digest(handle, "sha256").hexdigest()

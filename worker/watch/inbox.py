@@ -18,10 +18,10 @@ from worker.files import (
     copy_into_work,
     destination,
     file_identity,
+    holds,
     move,
     places,
     safe_name,
-    sha256_file,
     unlink_if_same,
     write_error_report,
 )
@@ -242,7 +242,7 @@ class FileTaker:
         )
         work_copy = self.work_dir / sha256
         for _ in range(10):
-            if target.exists() and _holds(target, sha256):  # placed by an earlier attempt
+            if holds(target, sha256):  # placed by an earlier attempt
                 break
             if target.exists() or target.is_symlink():  # not ours: reserve another place
                 target = Path(
@@ -299,10 +299,3 @@ class FileTaker:
             return None
         self.ledger.mark_sent(sha256)
         return task_id
-
-
-def _holds(path: Path, sha256: str) -> bool:
-    try:
-        return sha256_file(path) == sha256
-    except OSError:
-        return False
