@@ -304,7 +304,9 @@ class FileDriver:
             return self._fail(row, exc.report(), run, started)
 
         # A big dump: every worker takes chunks of it; the last chunk stored finishes the file.
-        chunks = self.ledger.split(sha256, run.owner, plan.chunks, plan.encoding)
+        chunks = self.ledger.split(
+            sha256, run.owner, plan.chunks, plan.encoding, settings.requeue_after_seconds
+        )
         log.info("file.split", chunks=len(chunks), articles=sum(c["articles"] for c in chunks))
         faults.point("split.after_commit")
         pending = [chunk["number"] for chunk in chunks if chunk["state"] != "stored"]

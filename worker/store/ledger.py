@@ -359,7 +359,12 @@ class Ledger:
         return bool(released)
 
     def split(
-        self, sha256: str, owner: str, plans: Sequence[ChunkPlan], encoding: str
+        self,
+        sha256: str,
+        owner: str,
+        plans: Sequence[ChunkPlan],
+        encoding: str,
+        first_send_after: float = 300.0,
     ) -> list[RowMapping]:
         """Record a file's chunks (once: a re-run finds the same plan) and mark the file split.
 
@@ -381,7 +386,7 @@ class Ledger:
                         "task_retries": 0,
                         "sends": 0,
                         "enqueued_at": now,
-                        "next_send_at": now + 300.0,
+                        "next_send_at": now + first_send_after,
                     }
                     for p in plans
                 ],
