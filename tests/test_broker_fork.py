@@ -14,9 +14,9 @@ import worker.queue.broker  # noqa: F401  (registers the fork hooks)
 
 LOCKS = {
     "kombu transport": lambda: kombu_sqlalchemy._MUTEX,
-    "sqlalchemy mapper configuration": lambda: importlib.import_module(
-        "sqlalchemy.orm.mapper"
-    )._CONFIGURE_MUTEX,
+    "sqlalchemy mapper configuration": lambda: (
+        importlib.import_module("sqlalchemy.orm.mapper")._CONFIGURE_MUTEX
+    ),
 }
 
 
