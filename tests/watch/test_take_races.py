@@ -227,3 +227,32 @@ def test_a_sweep_racing_a_requeue_keeps_the_queued_copy(
     assert row is not None and row["state"] == "queued"
     assert _bytes_anywhere(watcher, DATA), "the queued file's work copy was deleted by the sweep"
     assert Path(row["path"]).read_bytes() == DATA
+
+
+def test_the_same_bytes_dropped_again_after_a_failure_are_tried_again(tmp_path: Path) -> None:
+    """A user who drops a quarantined file again (after fixing what was wrong elsewhere) asks
+    for another try: the drop queues the content again instead of filing it as a duplicate."""
+    from worker.settings import Settings
+    from worker.store import Store
+    from worker.watch import Watcher
+
+    settings = Settings(inbox=tmp_path / "inbox", data_dir=tmp_path / "data")
+    store = Store.from_url(settings.resolved_store_url)
+    sent: list[str] = []
+    watcher = Watcher(settings, store, enqueue=lambda digest: sent.append(digest) or "t")
+    data = b"Title\n\nBody paragraph.\n"
+    first = settings.inbox / "dump.txt"
+    first.write_bytes(data)
+    assert watcher.taker.take(first) == "queued"
+    digest = sent[0]
+    assert store.ledger.start(digest, "task-1", 30) is not None
+    assert store.ledger.fail(digest, {"code": "no_articles"}, None)
+
+    again = settings.inbox / "dump again.txt"
+    again.write_bytes(data)
+    assert watcher.taker.take(again) == "queued"
+    row = store.ledger.get_file(digest)
+    assert (row["state"], row["attempts"], row["error"]) == ("queued", 0, None)
+    assert sent == [digest, digest]
+    assert (settings.work_dir / digest).read_bytes() == data
+    store.close()
