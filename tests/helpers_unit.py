@@ -15,6 +15,19 @@ def sha(data: bytes | str) -> str:
     return hashlib.sha256(data.encode("utf-8") if isinstance(data, str) else data).hexdigest()
 
 
+class FakeClock:
+    """Seconds since the epoch, moved by hand: a clock for the ledger or the settle tracker."""
+
+    def __init__(self, now: float = 1_800_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 def sqlite_store(tmp_path: Path) -> Store:
     return Store.from_url(f"sqlite:///{tmp_path}/s.sqlite")
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers_unit import sha
+from tests.helpers_unit import FakeClock, sha
 from worker.driver import FileDriver, Run, classify
 from worker.enrich import EnrichPipeline
 from worker.pipeline import Resources
@@ -23,17 +23,6 @@ from worker.store import LeaseLostError, Ledger, PublishCounts, Store
 DATA = b"Title\n\nBody paragraph.\n"
 BROKEN = b"\x00\x01 a broken latest.txt"
 BINARY = {"code": "binary_file", "message": "NUL bytes", "line": None}
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import structlog
 from structlog.testing import capture_logs
 
 from tests.dumps import BRIDGE, HARBOUR, LIBRARY, ORCHARD, render_dump
-from tests.helpers_unit import sha
+from tests.helpers_unit import FakeClock, sha
 from worker import driver as driver_module
 from worker import faults
 from worker.driver import FileDriver, Run
@@ -531,14 +531,6 @@ class TestSplitFile:
         assert len(split_resources.store.ledger.chunk_rows(sha(SEED))) == 2
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 class TestLateHolder:
     def test_a_late_worker_does_not_fail_a_file_taken_over_and_stored(self, resources, monkeypatch):
         """Worker A stalls past its lease; B takes the file over, stores it and moves it to
@@ -546,7 +538,7 @@ class TestLateHolder:
         must not, since it no longer holds the file. The row must stay B's."""
         store, settings = resources.store, resources.settings
         ledger = store.ledger
-        clock = FakeClock()
+        clock = FakeClock(1_000_000.0)
         ledger.clock = clock
         digest = _take(resources, "seed.txt", SEED)
         real_verify = FileDriver._verify

@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from tests.dumps import BRIDGE, HARBOUR, LIBRARY, ORCHARD, render_dump
-from tests.helpers_unit import record, sha
+from tests.helpers_unit import FakeClock, record, sha
 from worker import faults
 from worker.store import ChunkPlan, LeaseLostError, Ledger, PublishCounts, Store
 from worker.store.schema import articles, drops, files, minhashes, sources
@@ -29,19 +29,6 @@ REQUEUE_AFTER = 300.0
 A = sha("content a")
 B = sha("content b")
 STORIES = [HARBOUR, ORCHARD, BRIDGE, LIBRARY]
-
-
-class FakeClock:
-    """Seconds since the epoch, moved by hand; shared by every ledger of a test."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture(

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.exc import OperationalError
 
-from tests.helpers_unit import sha
+from tests.helpers_unit import FakeClock, sha
 from worker.store import ChunkPlan, Ledger, Store
 from worker.store.db import create_store_engine
 
@@ -24,19 +24,6 @@ REQUEUE_AFTER = 300.0
 RECONCILE_TICK = 5.0
 A = sha("content a")
 B = sha("content b")
-
-
-class FakeClock:
-    """Seconds since the epoch, moved by hand; shared by every ledger of a test."""
-
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture(

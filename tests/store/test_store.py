@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.dumps import BRIDGE, HARBOUR, LIBRARY, ORCHARD
-from tests.helpers_unit import record, sha, sqlite_store
+from tests.helpers_unit import FakeClock, record, sha, sqlite_store
 from worker.models import Source
 from worker.store import LeaseLostError, Ledger, Store
 from worker.store.schema import articles, drops, files, sources
@@ -38,18 +38,10 @@ def _count(store: Store, table) -> int:
         return len(conn.execute(select(table)).all())
 
 
-class FakeClock:
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def clock(store: Store) -> FakeClock:
     """The ledger's clock, moved by hand."""
-    clock = FakeClock()
+    clock = FakeClock(1_000_000.0)
     store.ledger.clock = clock
     return clock
 

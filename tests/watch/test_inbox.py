@@ -11,7 +11,7 @@ from sqlalchemy import select
 from structlog.testing import capture_logs
 
 from tests.dumps import HARBOUR, ORCHARD, render_dump
-from tests.helpers_unit import sha, sqlite_store
+from tests.helpers_unit import FakeClock, sha, sqlite_store
 from worker import faults
 from worker.store import Store
 from worker.store.schema import drops
@@ -19,17 +19,6 @@ from worker.watch import inbox as inbox_module
 from worker.watch.inbox import FileTaker, SettleTracker, is_ignored, iter_inbox
 
 DUMP = render_dump([HARBOUR, ORCHARD]).encode("utf-8")
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def _grow(path: Path, data: bytes) -> None:
@@ -96,7 +85,7 @@ class TestIterInbox:
 class TestSettleTracker:
     def test_growing_file_is_not_ready(self, tmp_path: Path):
         """A file that keeps growing never settles, however much time passes between checks."""
-        clock = FakeClock()
+        clock = FakeClock(1000.0)
         tracker = SettleTracker(2.0, clock=clock)
         path = tmp_path / "a.txt"
         path.write_bytes(b"abc")
@@ -109,7 +98,7 @@ class TestSettleTracker:
 
     def test_unchanged_file_ready_once_after_settle_seconds(self, tmp_path: Path):
         """A file unchanged for settle_seconds is ready, once; before that it is not."""
-        clock = FakeClock()
+        clock = FakeClock(1000.0)
         tracker = SettleTracker(2.0, clock=clock)
         path = tmp_path / "a.txt"
         path.write_bytes(b"abc")
@@ -123,7 +112,7 @@ class TestSettleTracker:
 
     def test_settle_restarts_after_a_change(self, tmp_path: Path):
         """A change resets the settle clock: ready settle_seconds after the last change."""
-        clock = FakeClock()
+        clock = FakeClock(1000.0)
         tracker = SettleTracker(2.0, clock=clock)
         path = tmp_path / "a.txt"
         path.write_bytes(b"abc")
@@ -138,7 +127,7 @@ class TestSettleTracker:
 
     def test_moved_in_is_ready_at_once(self, tmp_path: Path):
         """A file renamed into the inbox is complete without waiting."""
-        tracker = SettleTracker(60.0, clock=FakeClock())
+        tracker = SettleTracker(60.0, clock=FakeClock(1000.0))
         path = tmp_path / "a.txt"
         path.write_bytes(b"abc")
         tracker.note(path, moved_in=True)
@@ -146,7 +135,7 @@ class TestSettleTracker:
 
     def test_close_hint_is_ready_after_a_short_quiet(self, tmp_path: Path):
         """Closed after writing: ready once quiet for 3/4 of settle_seconds, not before."""
-        clock = FakeClock()
+        clock = FakeClock(1000.0)
         tracker = SettleTracker(60.0, clock=clock)
         path = tmp_path / "a.txt"
         path.write_bytes(b"abc")
@@ -161,7 +150,7 @@ class TestSettleTracker:
     def test_appending_writer_that_closes_each_line_is_not_taken_early(self, tmp_path: Path):
         """A writer that appends a line a second, closing the file each time, is not taken
         while it writes, and is taken settle_seconds after its last line."""
-        clock = FakeClock()
+        clock = FakeClock(1000.0)
         tracker = SettleTracker(2.0, clock=clock)
         path = tmp_path / "a.txt"
         for second in range(20):
@@ -176,7 +165,7 @@ class TestSettleTracker:
 
     def test_complete_hint_cancelled_by_a_later_change(self, tmp_path: Path):
         """If the file changes after the close hint, it waits to settle again."""
-        clock = FakeClock()
+        clock = FakeClock(1000.0)
         tracker = SettleTracker(2.0, clock=clock)
         path = tmp_path / "a.txt"
         path.write_bytes(b"abc")
@@ -188,7 +177,7 @@ class TestSettleTracker:
 
     def test_empty_file_not_made_ready_by_close_hint(self, tmp_path: Path):
         """A zero-byte file closed by a `touch` is not ready at once; it waits like any other."""
-        clock = FakeClock()
+        clock = FakeClock(1000.0)
         tracker = SettleTracker(2.0, clock=clock)
         path = tmp_path / "empty.txt"
         path.touch()
@@ -201,7 +190,7 @@ class TestSettleTracker:
     def test_placeholder_filled_later_is_taken_once_full(self, tmp_path: Path):
         """An empty placeholder waits empty_settle_seconds; filled before that, it is taken
         when full, once; left empty, it is taken in the end (and fails as empty)."""
-        clock = FakeClock()
+        clock = FakeClock(1000.0)
         tracker = SettleTracker(2.0, empty_settle_seconds=30.0, clock=clock)
         filled, left = tmp_path / "filled.txt", tmp_path / "left.txt"
         filled.touch()
@@ -219,7 +208,7 @@ class TestSettleTracker:
 
     def test_vanished_file_leaves_tracker(self, tmp_path: Path):
         """A file removed before it settles is dropped, not reported."""
-        clock = FakeClock()
+        clock = FakeClock(1000.0)
         tracker = SettleTracker(1.0, clock=clock)
         path = tmp_path / "a.txt"
         path.write_bytes(b"abc")

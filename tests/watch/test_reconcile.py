@@ -8,19 +8,12 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from tests.helpers_unit import FakeClock
 from worker.settings import Settings
 from worker.store import ChunkPlan, Ledger, Store
 from worker.watch import Watcher
 
 LEASE = 30.0
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_800_000_000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 class Sender:
