@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import threading
 import time
@@ -34,7 +35,7 @@ from sqlalchemy.engine import RowMapping
 from worker import faults
 from worker.errors import ConfigurationError, DumpError, FileChangedError, TransientError
 from worker.files import holds, move, places, sha256_file, write_error_report
-from worker.log import get_logger
+from worker.log import elapsed_ms, get_logger
 from worker.models import FileSummary
 from worker.parse import prepare_dump, remove_scratch
 from worker.pipeline import (
@@ -105,10 +106,6 @@ def classify(exc: BaseException) -> ErrorKind:
     return "unexpected"
 
 
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)
-
-
 class Heartbeat:
     """Renews a lease every third of its length from a thread, while the work runs.
 
@@ -167,20 +164,16 @@ class FileDriver:
         started = time.perf_counter()
         lease = self.settings.lease_seconds
         row = self.ledger.start(sha256, run.owner, lease, run.retries)
-        if row is None and run.enqueue_chunk is None:
-            current = self.ledger.get_file(sha256)
-            if current is not None and current["state"] == "split" and not current["moves"]:
-                return self._run_chunks_here(sha256, run)  # an earlier `ingest` split it
         if row is None:
             current = self.ledger.get_file(sha256)
             state = current["state"] if current else None
+            if state == "split" and run.enqueue_chunk is None and not current["moves"]:
+                return self._run_chunks_here(sha256, run)  # an earlier `ingest` split it
             log.info("file.skipped", sha256=sha256, state=state, reason="not takeable")
             return None
-        renew = lambda: self.ledger.renew(sha256, run.owner, lease)  # noqa: E731
         with (
             structlog.contextvars.bound_contextvars(file=row["name"], sha256=sha256),
-            self._handing_back(lambda delay: self.ledger.release(sha256, run.owner, delay)),
-            Heartbeat(renew, lease),
+            self._holding(sha256, run.owner),
         ):
             return self._process_started(row, run, started)
 
@@ -193,12 +186,9 @@ class FileDriver:
         if file is None or chunk is None:
             log.info("chunk.skipped", sha256=sha256, chunk=number, reason="not takeable")
             return None
-        renew = lambda: self.ledger.renew_chunk(sha256, number, run.owner, lease)  # noqa: E731
-        release = lambda delay: self.ledger.release_chunk(sha256, number, run.owner, delay)  # noqa: E731
         with (
             structlog.contextvars.bound_contextvars(file=file["name"], sha256=sha256, chunk=number),
-            self._handing_back(release),
-            Heartbeat(renew, lease),
+            self._holding(sha256, run.owner, number),
         ):
             if chunk["attempts"] > self.settings.max_attempts:
                 error = _too_many_attempts(chunk["attempts"], number)
@@ -214,15 +204,10 @@ class FileDriver:
         return self._finish_held(sha256, run, started)
 
     def _finish_held(self, sha256: str, run: Run, started: float) -> FileSummary | None:
-        lease = self.settings.lease_seconds
         row = self.ledger.get_file(sha256)
         if row is None or row["state"] != "stored" or row["task_id"] != run.owner:
             return None
-        renew = lambda: self.ledger.renew(sha256, run.owner, lease)  # noqa: E731
-        with (
-            self._handing_back(lambda delay: self.ledger.release(sha256, run.owner, delay)),
-            Heartbeat(renew, lease),
-        ):
+        with self._holding(sha256, run.owner):
             return self._finish(row, run, started)
 
     def ingest(self, path: Path) -> FileSummary:
@@ -358,7 +343,7 @@ class FileDriver:
             failed=summary.failed,
             unplaced_lines=summary.unplaced_lines,
             **moved_to,
-            duration_ms=_ms(started),
+            duration_ms=elapsed_ms(started),
         )
         return summary
 
@@ -418,17 +403,28 @@ class FileDriver:
         remove_scratch(self.settings.work_dir / f"{sha256}.parts")
         if not self.ledger.fail(sha256, error, str(target) if target else None, owner=run.owner):
             raise LeaseLostError(sha256)
-        log.error("file.failed", **error, **moved_to, duration_ms=_ms(started))
+        log.error("file.failed", **error, **moved_to, duration_ms=elapsed_ms(started))
         file = name if row["moves"] else row["path"]
         return FileSummary(file=file, sha256=sha256, state="failed", error=error)
 
     @contextmanager
-    def _handing_back(self, release: Callable[[float], bool]) -> Iterator[None]:
-        """On a transient or configuration error, hand the work back (not counted as an
-        attempt) before the error goes up to be retried; on a shutdown that cancels the task,
-        hand it back to be taken at once (its message returns to the queue)."""
+    def _holding(self, sha256: str, owner: str, chunk: int | None = None) -> Iterator[None]:
+        """While a file (or one chunk of it) is worked on: its lease renewed by a heartbeat.
+
+        On a transient or configuration error the work is handed back (not counted as an
+        attempt) before the error goes up to be retried; on a shutdown that cancels the task, it
+        is handed back to be taken at once (its message returns to the queue).
+        """
+        lease, ledger = self.settings.lease_seconds, self.ledger
+        if chunk is None:
+            renew = functools.partial(ledger.renew, sha256, owner, lease)
+            release = functools.partial(ledger.release, sha256, owner)
+        else:
+            renew = functools.partial(ledger.renew_chunk, sha256, chunk, owner, lease)
+            release = functools.partial(ledger.release_chunk, sha256, chunk, owner)
         try:
-            yield
+            with Heartbeat(renew, lease):
+                yield
         except (SystemExit, KeyboardInterrupt):  # the worker is stopping: hand back at once
             with contextlib.suppress(Exception):
                 release(0.0)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from typing import Literal
 
 import structlog
@@ -70,3 +71,8 @@ def _identity(
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     return structlog.stdlib.get_logger(name)
+
+
+def elapsed_ms(started: float) -> float:
+    """Milliseconds since ``started`` (a ``time.perf_counter()``): the ``duration_ms`` field."""
+    return round((time.perf_counter() - started) * 1000, 1)

@@ -25,7 +25,7 @@ from worker import PIPELINE_VERSION
 from worker.dedupe import NearDupConfig, article_id
 from worker.enrich import EnrichPipeline, build_pipeline
 from worker.files import copy_into_work, sha256_file
-from worker.log import get_logger
+from worker.log import elapsed_ms, get_logger
 from worker.models import ArticleRecord, FileSummary, ParsedArticle, Source, Unplaced
 from worker.parse import (
     DumpPart,
@@ -59,10 +59,6 @@ class Resources:
         return cls(settings, store, build_pipeline(settings))
 
 
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 1)
-
-
 # --- parse, enrich, records ----------------------------------------------------------------------
 
 
@@ -88,7 +84,7 @@ def records_from_articles(
         articles=len(articles),
         failed=len(enriched.errors),
         enrichers=enriched.timings_ms,
-        duration_ms=_ms(started),
+        duration_ms=elapsed_ms(started),
     )
     ingested_at = datetime.now(UTC).isoformat()
     by_id: dict[str, ArticleRecord] = {}
@@ -185,7 +181,7 @@ def plan_dump(parts: Sequence[DumpPart], per_chunk: int, limits: ReadLimits) -> 
         articles=total,
         chunks=len(plan.chunks),
         encoding=encoding,
-        duration_ms=_ms(started),
+        duration_ms=elapsed_ms(started),
     )
     return plan
 
@@ -256,7 +252,7 @@ def publish_articles(
         duplicates=counts.duplicates,
         near_duplicates=counts.near_duplicates,
         failed=counts.failed,
-        duration_ms=_ms(started),
+        duration_ms=elapsed_ms(started),
     )
     return counts
 
@@ -300,7 +296,10 @@ def publish_chunk(
         (articles if isinstance(item, ParsedArticle) else unplaced).append(item)
     log_unplaced(unplaced)
     log.info(
-        "chunk.parsed", chunk=chunk["number"], articles=len(articles), duration_ms=_ms(started)
+        "chunk.parsed",
+        chunk=chunk["number"],
+        articles=len(articles),
+        duration_ms=elapsed_ms(started),
     )
     labels = [chunk["part_label"]] * len(articles)
     return publish_articles(
@@ -363,7 +362,7 @@ def reenrich_articles(resources: Resources, ids: Sequence[str]) -> int:
         failed=len(enriched.errors),
         enrichers=enriched.timings_ms,
         pipeline_version=PIPELINE_VERSION,
-        duration_ms=_ms(started),
+        duration_ms=elapsed_ms(started),
     )
     return changed
 

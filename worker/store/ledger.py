@@ -53,7 +53,7 @@ _LIVE = ("queued", "processing", "split", "stored")
 _HELD = ("processing", "stored")
 
 # a message the broker says it no longer has, for work not started this long after it was sent
-_LOST_AFTER_SECONDS = 5.0
+LOST_AFTER_SECONDS = 5.0
 _MAX_BACKOFF_SECONDS = 3600.0
 
 
@@ -263,11 +263,6 @@ class Ledger:
         with self.engine.connect() as conn:
             query = select(chunks).where(chunks.c.sha256 == sha256).order_by(chunks.c.number)
             return list(conn.execute(query).mappings())
-
-    def known_hashes(self) -> dict[str, str]:
-        """Every watched content's state, by sha256 (for the start-up sweep of work/)."""
-        with self.engine.connect() as conn:
-            return dict(conn.execute(select(files.c.sha256, files.c.state)).tuples().all())
 
     @staticmethod
     def _file(conn: Connection, sha256: str) -> RowMapping:
@@ -698,7 +693,7 @@ class Ledger:
         requeue_after: float,
         *,
         broker_empty: bool = False,
-        lost_after: float = _LOST_AFTER_SECONDS,
+        lost_after: float = LOST_AFTER_SECONDS,
     ) -> Due:
         """Work to send again, each row marked as sent with its next time doubled (invariant 8).
 

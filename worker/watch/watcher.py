@@ -27,6 +27,7 @@ from worker.files import move, sha256_file, sweep_partials, unique_destination
 from worker.log import get_logger
 from worker.settings import Settings
 from worker.store import Store
+from worker.store.ledger import LOST_AFTER_SECONDS
 from worker.watch.inbox import FileTaker, SettleTracker, is_candidate, iter_inbox
 
 log = get_logger("newsingest.watch")
@@ -170,7 +171,7 @@ class Watcher:
             due = self.store.ledger.due(
                 self.settings.requeue_after_seconds,
                 broker_empty=at_start or depth == 0,
-                lost_after=0.0 if at_start else 5.0,
+                lost_after=0.0 if at_start else LOST_AFTER_SECONDS,
             )
         except Exception as exc:
             log.error("reconcile.failed", error=str(exc))
