@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -11,7 +14,7 @@ from typer.testing import CliRunner
 
 from tests.dumps import BRIDGE, HARBOUR, LIBRARY, ORCHARD, render_dump, seed_like_dump
 from worker.cli import app
-from worker.queue import TASK_PROCESS_FILE, create_app
+from worker.queue import QUEUE, TASK_PROCESS_FILE, create_app, queue_depth
 from worker.settings import Settings
 
 
@@ -142,8 +145,16 @@ class TestStatus:
         """On the embedded SQLite broker the queue depth is 0 when empty, then counts a waiting
         message."""
         assert json.loads(cli("status", "--json").stdout)["queue_depth"] == 0
-        create_app(Settings(data_dir=tmp_path / "data")).send_task(TASK_PROCESS_FILE, ["0" * 64])
-        assert json.loads(cli("status", "--json").stdout)["queue_depth"] == 1
+        celery = create_app(Settings(data_dir=tmp_path / "data"))
+        celery.send_task(TASK_PROCESS_FILE, ["0" * 64])
+        celery.send_task(TASK_PROCESS_FILE, ["1" * 64])
+        # status counts in SQL on kombu's tables; kombu's own count must agree
+        assert json.loads(cli("status", "--json").stdout)["queue_depth"] == 2
+        assert queue_depth(celery) == 2
+        with celery.connection_for_write() as connection:
+            connection.default_channel.basic_get(QUEUE)  # a worker takes one (not acked yet)
+            assert json.loads(cli("status", "--json").stdout)["queue_depth"] == 1
+            assert queue_depth(celery) == 1
 
     @pytest.mark.integration
     def test_queue_depth_on_redis_is_0_for_an_empty_queue(self, cli, redis_url: str) -> None:
@@ -176,3 +187,38 @@ class TestStatus:
         result = cli("status")
         assert result.exit_code == 0
         assert "files done" in result.stdout
+
+
+class TestReadCommandsStayLight:
+    """`status` and `articles` answer a monitoring script that polls them: they must not import
+    the model, the enrichers, Celery or the MinHash code, which cost them over a second each."""
+
+    HEAVY = ("spacy", "thinc", "celery", "datasketch", "numpy", "scipy")
+
+    @pytest.mark.parametrize(
+        "command",
+        [["status", "--json"], ["status"], ["articles", "--limit", "10"], ["articles", "--all"]],
+    )
+    def test_no_heavy_import(self, tmp_path: Path, command: list[str]) -> None:
+        # a store with a record, so that `articles` reads rows and sources
+        _write(tmp_path, "seed.txt", seed_like_dump())
+        without_model = {**os.environ, "NEWSINGEST_ENRICHERS": '["language","stats"]'}
+        ingest = [sys.executable, "-m", "worker", "ingest", "seed.txt"]
+        done = subprocess.run(ingest, cwd=tmp_path, capture_output=True, env=without_model)
+        assert done.returncode == 0, done.stderr
+        script = (
+            "import runpy, sys\n"
+            f"sys.argv = ['newsingest', *{command!r}]\n"
+            "try:\n"
+            "    runpy.run_module('worker', run_name='__main__')\n"
+            "except SystemExit as stop:\n"
+            "    assert not stop.code, stop.code\n"
+            f"heavy = sorted(m for m in sys.modules if m.split('.')[0] in {self.HEAVY!r}"
+            " or m.startswith('worker.enrich'))\n"
+            "print('HEAVY', heavy, file=sys.stderr)\n"
+        )
+        result = subprocess.run(
+            [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True
+        )
+        assert result.returncode == 0, result.stderr
+        assert "HEAVY []" in result.stderr, result.stderr[-2000:]

@@ -358,12 +358,17 @@ def articles(
     article_id: Annotated[
         str | None, typer.Option("--id", help="One story and its versions.")
     ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=0, help="At most this many records.")
+    ] = None,
 ) -> None:
-    """Print the stored article records."""
+    """Print the stored article records, in the order they were first ingested."""
     from worker.store import Store
 
     store = Store.from_url(_settings(ctx).resolved_store_url)
-    records = store.iter_articles(include_duplicates=include_all, article_id=article_id)
+    records = store.iter_articles(
+        include_duplicates=include_all, article_id=article_id, limit=limit
+    )
     if fmt == "jsonl":
         write = sys.stdout.write
         for record in records:
@@ -417,13 +422,13 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
 ) -> None:
     """Files by state, articles, duplicates, queue depth, recent failures."""
-    from worker.queue import create_app, queue_depth
+    from worker.queue.connection import queue_depth
     from worker.store import Store
 
     settings = _settings(ctx)
     store = Store.from_url(settings.resolved_store_url)
     report = store.status()
-    report["queue_depth"] = queue_depth(create_app(settings))
+    report["queue_depth"] = queue_depth(settings)
     store.close()
     if as_json:
         out.print_json(data=report)

@@ -280,6 +280,27 @@ class TestIterArticles:
         assert [r.title for r in filled.iter_articles(article_id=bridge_id)] == [BRIDGE.title]
         assert list(filled.iter_articles(article_id="0" * 64)) == []
 
+    def test_limit(self, filled: Store):
+        """limit gives the first records in the same order, and 0 gives none."""
+        assert [r.title for r in filled.iter_articles(include_duplicates=True, limit=2)] == [
+            HARBOUR.title,
+            ORCHARD.title,
+        ]
+        assert list(filled.iter_articles(limit=0)) == []
+
+    def test_pages_keep_each_record_with_its_own_sources(
+        self, filled: Store, monkeypatch: pytest.MonkeyPatch
+    ):
+        """Read a page at a time (here one record a page), every record still has exactly its
+        sources: the same as one page for all."""
+        whole = [(r.id, r.sources) for r in filled.iter_articles(include_duplicates=True)]
+        import worker.store.store as store_module
+
+        monkeypatch.setattr(store_module, "_PAGE", 1)
+        paged = [(r.id, r.sources) for r in filled.iter_articles(include_duplicates=True)]
+        assert paged == whole
+        assert [len(sources) for _, sources in paged] == [1, 1, 1]
+
 
 class TestStatus:
     def test_counts(self, store: Store):

@@ -16,12 +16,15 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
-
-import numpy as np
-from datasketch import MinHash
+from typing import TYPE_CHECKING, Any, Protocol
 
 from worker.dedupe.fingerprint import normalise_text
+
+if TYPE_CHECKING:
+    import numpy as np
+
+# NumPy and datasketch are imported where signatures are made or read, not here: the CLI's read
+# commands import this module (through the store) and must answer fast (0.1 s and 0.5 s).
 
 # datasketch >= 2.0's default permutation scheme, named so that a future default cannot change our
 # signatures under a stored index (it is part of the config fingerprint).
@@ -141,6 +144,8 @@ class Signature:
 
     @classmethod
     def from_bytes(cls, data: bytes, config: NearDupConfig) -> Signature:
+        import numpy as np
+
         values = np.frombuffer(data, dtype="<u4").astype(np.uint32)
         if len(values) != config.num_perm:
             raise ValueError(f"signature of {len(values)} values, config has {config.num_perm}")
@@ -162,6 +167,8 @@ def band_keys(values: np.ndarray, config: NearDupConfig) -> tuple[int, ...]:
 
 def estimate_jaccard(a: Signature, b: Signature) -> float:
     """The fraction of permutations whose minima agree: an unbiased estimate of Jaccard."""
+    import numpy as np
+
     return float(np.count_nonzero(a.values == b.values)) / len(a.values)
 
 
@@ -169,7 +176,10 @@ class MinhashSignature:
     """Step 1: text → ``Signature``. Build once per process; the permutations are computed here."""
 
     def __init__(self, config: NearDupConfig) -> None:
+        from datasketch import MinHash
+
         self.config = config
+        self._minhash = MinHash
         self._template = MinHash(num_perm=config.num_perm, seed=config.seed, scheme=MINHASH_SCHEME)
 
     def __call__(self, title: str, body: str) -> Signature | None:
@@ -178,10 +188,12 @@ class MinhashSignature:
 
     def many(self, texts: Sequence[tuple[str, str]]) -> list[Signature | None]:
         """Signatures of many ``(title, body)`` pairs, with the permutations shared."""
+        import numpy as np
+
         sets = [shingles(title, body, self.config.shingle_words) for title, body in texts]
         present = [s for s in sets if s]
         minhashes = iter(
-            MinHash.bulk(
+            self._minhash.bulk(
                 present,
                 num_perm=self.config.num_perm,
                 seed=self.config.seed,

@@ -8,9 +8,8 @@ from __future__ import annotations
 from typing import Any
 
 from celery import Celery
-from kombu.exceptions import ChannelError
 
-from worker.queue.broker import EMBEDDED_PREFIX, EMBEDDED_TRANSPORT
+from worker.queue.connection import broker_options, message_count
 from worker.queue.names import QUEUE
 from worker.settings import Settings
 
@@ -22,9 +21,8 @@ class NewsingestCelery(Celery):
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
-    broker_url = settings.resolved_broker_url
     config: dict[str, Any] = {
-        "broker_url": broker_url,
+        **broker_options(settings),
         # pickle plus write access to the broker is remote code execution: JSON only
         "accept_content": ["json"],
         "task_serializer": "json",
@@ -58,20 +56,6 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_send_task_events": True,
         "task_send_sent_event": True,
     }
-    if broker_url.startswith(EMBEDDED_PREFIX):
-        # the same SQLite broker, through our faster-polling subclass of kombu's transport
-        config["broker_url"] = broker_url.removeprefix(EMBEDDED_PREFIX)
-        config["broker_transport"] = EMBEDDED_TRANSPORT
-    elif broker_url.startswith(("redis://", "rediss://")):
-        # above the longest task, so that a slow task is not redelivered while it runs
-        # (celery#7009); expired unacked messages are swept back every 10 s, not every ~100 s
-        visibility = settings.lease_seconds + settings.task_time_limit
-        transport = {
-            "visibility_timeout": visibility,
-            "unacked_restore_interval": 10,
-            "unacked_restore_throttle": 1,
-        }
-        config["broker_transport_options"] = transport
     return config
 
 
@@ -86,20 +70,9 @@ def create_app(settings: Settings) -> NewsingestCelery:
 
 
 def queue_depth(app: Celery) -> int | None:
-    """Messages waiting in the broker: 0 for an empty queue, None if the broker cannot be asked.
-
-    Redis deletes a list when its last message is taken, so there an empty queue does not exist
-    and a passive declare answers NOT_FOUND: on Redis that is an empty queue, 0 (the answer came
-    from Redis, so it was reached). The embedded SQLite broker counts its rows.
-    """
+    """Messages waiting in the app's broker, on its pooled connection (see ``message_count``)."""
     try:
         with app.connection_for_read() as connection:
-            channel = connection.default_channel
-            try:
-                return channel.queue_declare(QUEUE, passive=True).message_count
-            except ChannelError:
-                if connection.transport.driver_type == "redis":
-                    return 0
-                raise
+            return message_count(connection)
     except Exception:
         return None

@@ -24,9 +24,6 @@ from typing import Any
 from kombu.transport import sqlalchemy
 from sqlalchemy.exc import IntegrityError
 
-EMBEDDED_TRANSPORT = "worker.queue.broker:EmbeddedTransport"
-EMBEDDED_PREFIX = "sqla+"
-
 
 class EmbeddedChannel(sqlalchemy.Channel):
     def _get_or_create(self, queue: str) -> Any:

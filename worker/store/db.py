@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import URL, Engine, create_engine, event, insert, inspect, make_url, text
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.schema import Table
 
@@ -174,8 +173,13 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
 
 def insert_ignore(engine: Engine, table: Table) -> Insert:
     """``INSERT … ON CONFLICT DO NOTHING`` in the engine's dialect: the idempotent write."""
+    # the dialects are imported when used: a SQLite user's CLI never loads PostgreSQL's
     if engine.dialect.name == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table).on_conflict_do_nothing()
     if engine.dialect.name == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
         return sqlite.insert(table).on_conflict_do_nothing()
     return insert(table).prefix_with("IGNORE")

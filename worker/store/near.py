@@ -37,7 +37,6 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy.dialects import postgresql
 
 from worker.dedupe.near import (
     DuplicateFilter,
@@ -305,6 +304,8 @@ def _stored_candidates(conn: Connection, config: NearDupConfig, keys: set[int]) 
 
 
 def _array(values: Sequence, item_type) -> BindParameter:
+    from sqlalchemy.dialects import postgresql  # only ever used on PostgreSQL
+
     return bindparam(None, list(values), type_=postgresql.ARRAY(item_type))
 
 

@@ -32,6 +32,7 @@ ENRICHED_FIELDS = (
     "keywords",
     "quotes",
 )
+_PAGE = 500  # records read at a time by iter_articles (and their sources with them)
 
 
 class Store:
@@ -206,9 +207,16 @@ class Store:
         return total, versions
 
     def iter_articles(
-        self, *, include_duplicates: bool = False, article_id: str | None = None
+        self,
+        *,
+        include_duplicates: bool = False,
+        article_id: str | None = None,
+        limit: int | None = None,
     ) -> Iterator[ArticleRecord]:
-        """Records in the order they were first ingested, each with all its sources."""
+        """Records in the order they were first ingested, each with all its sources.
+
+        Streamed: read a page of records at a time, with the sources of that page only, so that
+        neither a big store nor a ``limit`` of 10 reads more than it needs."""
         query = select(articles).order_by(
             articles.c.ingested_at, articles.c.first_sha256, articles.c.first_index
         )
@@ -218,18 +226,28 @@ class Store:
             )
         elif not include_duplicates:
             query = query.where(articles.c.duplicate_of.is_(None))
+        if limit is not None:
+            query = query.limit(limit)
         with self.engine.connect() as conn:
-            found_sources: dict[str, list[Source]] = defaultdict(list)
-            for row in conn.execute(
-                select(sources).order_by(sources.c.article_id, sources.c.sha256, sources.c.idx)
-            ).mappings():
-                found_sources[row["article_id"]].append(
-                    Source(
-                        file=row["file"], sha256=row["sha256"], index=row["idx"], line=row["line"]
+            result = conn.execution_options(stream_results=True).execute(query).mappings()
+            for page in result.partitions(_PAGE):
+                found_sources: dict[str, list[Source]] = defaultdict(list)
+                ids = [row["id"] for row in page]
+                for row in conn.execute(
+                    select(sources)
+                    .where(sources.c.article_id.in_(ids))
+                    .order_by(sources.c.article_id, sources.c.sha256, sources.c.idx)
+                ).mappings():
+                    found_sources[row["article_id"]].append(
+                        Source(
+                            file=row["file"],
+                            sha256=row["sha256"],
+                            index=row["idx"],
+                            line=row["line"],
+                        )
                     )
-                )
-            for row in conn.execute(query).mappings():
-                yield _record(row, found_sources.get(row["id"], []))
+                for row in page:
+                    yield _record(row, found_sources.get(row["id"], []))
 
     # --- re-enrichment --------------------------------------------------------------------------
 
