@@ -12,6 +12,7 @@ import platform
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -165,3 +166,84 @@ def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
     rule = "  ".join("-" * width for width in widths)
     return "\n".join([line(header), rule, *(line(row) for row in rows)])
+
+
+# --- figures for bench/run_all.py ------------------------------------------------------------
+
+
+@dataclass
+class Figure:
+    """One measured figure and, where there is one, the baseline measured in the same run.
+
+    Every bench script that ``run_all.py`` runs writes its figures with ``write_figures`` when
+    given ``--json PATH``; ``run_all.py`` prints them in one table, each beside its baseline.
+    """
+
+    bench: str  # the script's name without .py: "latency", "memory", ...
+    name: str  # what was measured: "rename → file.done p50 (embedded)"
+    value: float | None  # None: not measured (skipped), with the reason in ``note``
+    unit: str  # "ms", "s", "MB", "articles/s", ...
+    baseline_name: str | None = None  # what it is compared with, measured in the same run
+    baseline_value: float | None = None
+    target: str | None = None  # the issue's target, as text ("< 300 ms"), for the reader
+    note: str | None = None
+
+
+def write_figures(path: Path, figures: Sequence[Figure]) -> None:
+    """Write ``figures`` (and the machine they came from) as JSON to ``path``."""
+    import json
+
+    data = {"machine": machine_info(), "figures": [asdict(f) for f in figures]}
+    path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def machine_info() -> dict[str, object]:
+    """The machine, as data: CPU, cores, memory, Python."""
+    memory_kb = None
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                memory_kb = int(line.split()[1])
+    except OSError:
+        pass
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "memory_gb": None if memory_kb is None else round(memory_kb / 1024 / 1024, 1),
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "system": f"{platform.system()} {platform.release()}",
+    }
+
+
+def pss_mb(pids: Sequence[int]) -> float:
+    """Proportional set size of these processes together, in MB (``/proc/PID/smaps_rollup``):
+    a page shared by N processes counts 1/N in each, so the sum is what they cost together."""
+    total_kb = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total_kb += int(line.split()[1])
+                    break
+        except OSError:  # gone meanwhile
+            continue
+    return total_kb / 1024
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and all its descendants (from ``/proc/*/stat``)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2 :].split()
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        tree.append(current)
+        todo.extend(children.get(current, []))
+    return tree
