@@ -126,6 +126,21 @@ class TestProcessQueuedFile:
         order = [e["event"] for e in logs if e["event"].startswith("file.")]
         assert order == ["file.parsed", "file.enriched", "file.stored", "file.done"]
 
+    def test_file_done_carries_where_the_time_went(self, resources: Resources):
+        """file.done has ``timings``: each stage's milliseconds for this file (the queue wait,
+        reading, parsing, enrichment, signatures, the publish and the finish), each at least 0
+        and the parse/enrich/publish ones the same as those events' own duration_ms."""
+        digest = _take(resources, "seed.txt", SEED)
+        with capture_logs(processors=WITH_CONTEXT) as logs:
+            process_queued_file(resources, digest, "task-1")
+        events = {e["event"]: e for e in logs}
+        timings = events["file.done"]["timings"]
+        assert set(timings) == {"queue", "read", "parse", "enrich", "sign", "publish", "finish"}
+        assert all(ms >= 0 for ms in timings.values())
+        assert timings["parse"] == events["file.parsed"]["duration_ms"]
+        assert timings["enrich"] == events["file.enriched"]["duration_ms"]
+        assert timings["publish"] == events["file.stored"]["duration_ms"]
+
     def test_hand_claimed_file(self, resources: Resources):
         """A file copied to work/ and claimed with ledger.claim is processed the same way."""
         digest = _claim_by_hand(resources, "other.txt", OTHER)

@@ -217,6 +217,10 @@ def worker(
                 platforms.signals[name] = lambda signum, _frame: stop(controller, signum)
 
     celery.Worker = Worker
+    if settings.preload_enrichers:
+        from worker.queue.tasks import preload
+
+        preload(settings)  # before the pool forks: its children share the model
     celery.worker_main(
         [
             "worker",

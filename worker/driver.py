@@ -32,7 +32,7 @@ from typing import Any, Literal
 import structlog
 from sqlalchemy.engine import RowMapping
 
-from worker import faults
+from worker import faults, timings
 from worker.errors import ConfigurationError, DumpError, FileChangedError, TransientError
 from worker.files import holds, move, places, sha256_file, write_error_report
 from worker.log import elapsed_ms, get_logger
@@ -141,6 +141,17 @@ class Heartbeat:
                 return
 
 
+def _collecting_timings(method: Callable[..., FileSummary | None]) -> Any:
+    """Gather the stage timings of one driver entry point for its ``file.done`` event."""
+
+    @functools.wraps(method)
+    def collect(*args: Any, **kwargs: Any) -> FileSummary | None:
+        with timings.collecting():
+            return method(*args, **kwargs)
+
+    return collect
+
+
 class FileDriver:
     """Runs files and chunks through the pipeline for one process's ``Resources``."""
 
@@ -152,6 +163,7 @@ class FileDriver:
 
     # --- entry points -----------------------------------------------------------------------
 
+    @_collecting_timings
     def process_file(self, sha256: str, run: Run) -> FileSummary | None:
         """Drive a claimed file as far as this process can take it.
 
@@ -164,6 +176,9 @@ class FileDriver:
         started = time.perf_counter()
         lease = self.settings.lease_seconds
         row = self.ledger.start(sha256, run.owner, lease, run.retries)
+        if row is not None and row["enqueued_at"] is not None and run.retries == 0:
+            # from the message's sending to its start: the broker hop and the wait for a worker
+            timings.record("queue", max(0.0, (time.time() - row["enqueued_at"]) * 1000))
         if row is None:
             current = self.ledger.get_file(sha256)
             state = current["state"] if current else None
@@ -177,6 +192,7 @@ class FileDriver:
         ):
             return self._process_started(row, run, started)
 
+    @_collecting_timings
     def process_chunk(self, sha256: str, number: int, run: Run) -> FileSummary | None:
         """Store one chunk of a split file; the run that stores the last one finishes the file."""
         started = time.perf_counter()
@@ -268,8 +284,10 @@ class FileDriver:
         path = Path(row["path"])
         scratch = settings.work_dir / f"{sha256}.parts"
         try:
+            step = time.perf_counter()
             self._verify(row, path)
             parts = prepare_dump(path, scratch, self.resources.limits)
+            timings.stage_ms("read", step)
             plan = plan_dump(parts, settings.chunk_articles, self.resources.limits)
             if plan.articles is not None:
                 log_unplaced(plan.unplaced)
@@ -324,6 +342,7 @@ class FileDriver:
     def _finish(self, row: RowMapping, run: Run, started: float) -> FileSummary:
         """The file's articles are stored: move it to processed/, clean up, mark it done."""
         sha256 = row["sha256"]
+        step = time.perf_counter()
         moved_to: dict[str, Any] = {}
         if row["moves"]:
             final_path = self._place(row, self.settings.processed_dir, "finish.before_move")
@@ -331,6 +350,7 @@ class FileDriver:
             moved_to = {"moved_to": str(final_path)}
         remove_scratch(self.settings.work_dir / f"{sha256}.parts")
         self.ledger.finish(sha256, run.owner)
+        timings.stage_ms("finish", step)
         summary = summary_from_ledger(dict(self.ledger.get_file(sha256) or row), "done")
         if not row["moves"]:
             summary = _with_file(summary, row["path"])
@@ -343,6 +363,7 @@ class FileDriver:
             failed=summary.failed,
             unplaced_lines=summary.unplaced_lines,
             **moved_to,
+            timings=timings.current(),
             duration_ms=elapsed_ms(started),
         )
         return summary

@@ -36,6 +36,7 @@ from worker.parse import (
 )
 from worker.settings import Settings
 from worker.store import ChunkPlan, PublishCounts, Store
+from worker.timings import stage_ms
 
 log = get_logger("newsingest.pipeline")
 
@@ -53,10 +54,12 @@ class Resources:
     limits: ReadLimits = field(default_factory=ReadLimits)
 
     @classmethod
-    def build(cls, settings: Settings) -> Resources:
+    def build(cls, settings: Settings, enrich: EnrichPipeline | None = None) -> Resources:
+        """``enrich``: enrichers built before (a worker's main process builds them once, before
+        its pool forks, and every child shares them); built here if None."""
         settings.ensure_dirs()
         store = Store.from_url(settings.resolved_store_url, NearDupConfig.from_settings(settings))
-        return cls(settings, store, build_pipeline(settings))
+        return cls(settings, store, enrich if enrich is not None else build_pipeline(settings))
 
 
 # --- parse, enrich, records ----------------------------------------------------------------------
@@ -84,7 +87,7 @@ def records_from_articles(
         articles=len(articles),
         failed=len(enriched.errors),
         enrichers=enriched.timings_ms,
-        duration_ms=elapsed_ms(started),
+        duration_ms=stage_ms("enrich", started),
     )
     ingested_at = datetime.now(UTC).isoformat()
     by_id: dict[str, ArticleRecord] = {}
@@ -181,7 +184,7 @@ def plan_dump(parts: Sequence[DumpPart], per_chunk: int, limits: ReadLimits) -> 
         articles=total,
         chunks=len(plan.chunks),
         encoding=encoding,
-        duration_ms=elapsed_ms(started),
+        duration_ms=stage_ms("parse", started),
     )
     return plan
 
@@ -227,7 +230,9 @@ def publish_articles(
     """Enrich and store articles of a file (or of one chunk of it) held by ``owner``."""
     records, failed = records_from_articles(articles, labels, sha256, file_name, resources.enrich)
     # near-duplicate signatures: computed here, in parallel across workers, not under the lock
+    started = time.perf_counter()
     signatures = resources.store.signer.many([(r.title, r.body) for r in records])
+    stage_ms("sign", started)
     started = time.perf_counter()
     counts = resources.store.publish(
         sha256,
@@ -252,7 +257,7 @@ def publish_articles(
         duplicates=counts.duplicates,
         near_duplicates=counts.near_duplicates,
         failed=counts.failed,
-        duration_ms=elapsed_ms(started),
+        duration_ms=stage_ms("publish", started),
     )
     return counts
 
@@ -299,7 +304,7 @@ def publish_chunk(
         "chunk.parsed",
         chunk=chunk["number"],
         articles=len(articles),
-        duration_ms=elapsed_ms(started),
+        duration_ms=stage_ms("parse", started),
     )
     labels = [chunk["part_label"]] * len(articles)
     return publish_articles(

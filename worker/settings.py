@@ -88,6 +88,25 @@ class Settings(BaseSettings):
     task_time_limit: float = Field(
         600.0, description="hard limit of one task: a task stuck longer is killed (a crash)"
     )
+    preload_enrichers: bool = Field(
+        True,
+        description="build the enrichers (spaCy model, gazetteer) once in the worker's main "
+        "process, before its pool forks: every child shares them copy-on-write and is ready at "
+        "once. false: each child builds its own (more memory, seconds per child start)",
+    )
+    max_tasks_per_child: int = Field(
+        1000,
+        ge=0,
+        description="a pool process is replaced by a fresh one after this many tasks, which "
+        "bounds slow leaks; with the enrichers preloaded a replacement costs a fork. 0: never",
+    )
+    max_memory_per_child_mb: int = Field(
+        2048,
+        ge=0,
+        description="a pool process whose peak resident memory passed this is replaced after "
+        "its current task (which finishes first). Resident memory counts the pages a child "
+        "shares with the others, about 350 MB with the model. 0: never",
+    )
     near_dup_threshold: float = Field(
         0.5,
         ge=0.0,

@@ -47,10 +47,16 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "worker_soft_shutdown_timeout": 3.0,
         "worker_enable_soft_shutdown_on_idle": False,
         # A pool process not up within this time is killed and replaced (Celery's default: 4 s).
-        # Building a process's resources (spaCy model, gazetteer: worker_process_init in tasks.py)
-        # took 3.4-4.2 s in our tests, over 20 s on a busy machine: killed at 4 s, each
-        # replacement then timed out the same way, in a loop. A slow start is fine here.
+        # With the enrichers preloaded a child only opens its store connection; without
+        # (preload_enrichers false) building its spaCy model and gazetteer took 3.4-4.2 s in our
+        # tests, over 20 s on a busy machine: killed at 4 s, each replacement then timed out the
+        # same way, in a loop. A slow start is fine here.
         "worker_proc_alive_timeout": 120.0,
+        # Pool processes are replaced now and then to bound slow leaks (a fork of the main
+        # process, where the enrichers are preloaded: no start-up cost). Memory in KiB, checked
+        # after each task against the child's peak resident size (shared pages count).
+        "worker_max_tasks_per_child": settings.max_tasks_per_child or None,
+        "worker_max_memory_per_child": settings.max_memory_per_child_mb * 1024 or None,
         "worker_hijack_root_logger": False,  # structlog owns logging
         "worker_redirect_stdouts": False,
         "worker_send_task_events": True,

@@ -7,6 +7,7 @@ import functools
 import os
 import re
 import shutil
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -37,27 +38,36 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 class _Hints(FileSystemEventHandler):
-    """Collects paths from watchdog's thread; the watcher loop does the work in its own."""
+    """Collects paths from watchdog's thread; the watcher loop does the work in its own, woken
+    by ``arrived`` as soon as there is something to look at."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._paths: dict[Path, set[str]] = {}  # path → what happened: changed, closed, moved
         self._rescan = False
+        self.arrived = threading.Event()
 
     def on_any_event(self, event: FileSystemEvent) -> None:
         if isinstance(event, DirMovedEvent):  # a folder of dumps moved in: look inside
-            with self._lock:
-                self._rescan = True
+            if event.dest_path:  # (a folder moved out of the inbox has none)
+                with self._lock:
+                    self._rescan = True
+                self.arrived.set()
             return
         if event.is_directory or event.event_type in ("deleted", "opened", "closed_no_write"):
             return
         if isinstance(event, FileMovedEvent):
+            # a rename inside the inbox, or (dest only) a file moved in from elsewhere: complete
+            # at once either way. A file moved out of the inbox has no dest: nothing to take.
+            if not event.dest_path:
+                return
             path, what = Path(_text(event.dest_path)), "moved"
         else:
             closed = isinstance(event, FileClosedEvent)
             path, what = Path(_text(event.src_path)), "closed" if closed else "changed"
         with self._lock:
             self._paths.setdefault(path, set()).add(what)
+        self.arrived.set()
 
     def drain(self) -> tuple[dict[Path, set[str]], bool]:
         with self._lock:
@@ -68,6 +78,22 @@ class _Hints(FileSystemEventHandler):
 
 def _text(path: str | bytes) -> str:
     return path.decode() if isinstance(path, bytes) else path
+
+
+def _observer(polling: bool) -> BaseObserver:
+    """watchdog's observer for this platform, or the polling one when asked.
+
+    On Linux, inotify with full move events: a file moved into the inbox from another folder
+    (the standard atomic drop: write elsewhere, then ``mv``) arrives as a move, not as a create
+    (watchdog's default, for a move whose source it does not watch), so it is taken at once
+    instead of after ``settle_seconds``."""
+    if polling:
+        return PollingObserver()
+    if sys.platform.startswith("linux"):
+        from watchdog.observers.inotify import InotifyObserver
+
+        return InotifyObserver(generate_full_events=True)
+    return Observer()
 
 
 class Watcher:
@@ -104,10 +130,10 @@ class Watcher:
 
     def stop(self) -> None:
         self._stop.set()
+        self._hints.arrived.set()
 
     def run(self) -> None:
-        observer_cls = PollingObserver if self.settings.polling_observer else Observer
-        self._observer = observer_cls()
+        self._observer = _observer(self.settings.polling_observer)
         self._observer.schedule(self._hints, str(self.inbox), recursive=True)
         self._observer.start()
         self.sweep(at_start=True)
@@ -138,7 +164,10 @@ class Watcher:
                     self.reconcile(at_start=next_reconcile == 0.0)
                     self.sweep()
                     next_reconcile = now + self.settings.reconcile_seconds
-                self._stop.wait(_TICK_SECONDS)
+                # at once when an event comes in (a renamed-in file is taken within
+                # milliseconds), else at the next tick, for the settle checks and timers
+                self._hints.arrived.wait(_TICK_SECONDS)
+                self._hints.arrived.clear()
         finally:
             self._observer.stop()
             self._observer.join()
