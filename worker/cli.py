@@ -220,6 +220,10 @@ def worker(
     if settings.preload_enrichers:
         from worker.queue.tasks import preload
 
+        # A stop while the model loads (seconds) ends the worker at once, status 0: it holds
+        # nothing yet. Celery installs its own handlers (stop, above) when it starts.
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: sys.exit(0))
         preload(settings)  # before the pool forks: its children share the model
     celery.worker_main(
         [

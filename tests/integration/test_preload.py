@@ -3,6 +3,7 @@ process (the first ones and the ones that replace them) shares them and builds n
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,11 @@ def test_without_preload_each_child_loads_its_own(tmp_path: Path) -> None:
     assert _count(worker, "enrich.model_loaded") == 2
     ready_events = [e for e in worker.events() if e.get("event") == "worker.process_ready"]
     assert [e["preloaded"] for e in ready_events] == [False, False]
+
+
+def test_a_stop_while_the_model_loads_ends_the_worker_with_status_0(tmp_path: Path) -> None:
+    """SIGTERM during the preload (seconds, before Celery has started) stops the worker at
+    once with status 0, as a stop at any later moment does: it holds nothing yet."""
+    worker = NewsingestProcess(["worker", "--concurrency", "1"], cwd=tmp_path, env={}, name="w")
+    worker.wait_for("enrich.model_loaded", timeout=120)  # the gazetteer is built next
+    assert worker.stop(signal.SIGTERM, timeout=30) == 0
