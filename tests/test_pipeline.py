@@ -508,8 +508,13 @@ class TestSplitFile:
         driver = FileDriver(resources)
         assert driver.process_chunk(digest, 0, Run(owner="chunk-0")) is None
         assert ledger.get_file(digest)["state"] == "split"
-        done = driver.process_chunk(digest, 1, Run(owner="chunk-1"))
+        with capture_logs(processors=WITH_CONTEXT) as logs:
+            done = driver.process_chunk(digest, 1, Run(owner="chunk-1"))
         assert done is not None
+        # the file's last event names it, like the rest of its story (grep by file name)
+        (finished,) = [e for e in logs if e["event"] == "file.done"]
+        assert (finished["file"], finished["sha256"]) == ("seed.txt", digest)
+        assert {"parse", "enrich", "publish", "finish"} <= set(finished["timings"])
         assert (done.state, done.found, done.new, done.duplicates) == ("done", 2, 2, 0)
         row = ledger.get_file(digest)
         assert (row["state"], row["task_id"], row["found"], row["new"]) == ("done", "chunk-1", 2, 2)

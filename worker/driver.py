@@ -216,8 +216,10 @@ class FileDriver:
             if not counts.file_complete:
                 return None
         faults.point("chunk.after_last_flip")
-        # the flip made this run the file's holder: finish it under the file's lease
-        return self._finish_held(sha256, run, started)
+        # the flip made this run the file's holder: finish it under the file's lease (its
+        # events carry the file, as every other event of its story does)
+        with structlog.contextvars.bound_contextvars(file=file["name"], sha256=sha256):
+            return self._finish_held(sha256, run, started)
 
     def _finish_held(self, sha256: str, run: Run, started: float) -> FileSummary | None:
         row = self.ledger.get_file(sha256)
