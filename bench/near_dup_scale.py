@@ -24,6 +24,8 @@ Run::
     .venv/bin/python bench/near_dup_scale.py --postgres-url postgresql+psycopg://...
 
 PostgreSQL is skipped with the reason when it does not answer. Redis is not used by the index.
+``--json PATH`` also writes the figures for ``bench/run_all.py``: for each backend, the total
+ms/article with the biggest index beside that with the smallest.
 """
 
 from __future__ import annotations
@@ -35,14 +37,17 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from _common import (
     DEFAULT_POSTGRES_URL,
+    Figure,
     machine_lines,
     postgres_schema,
     postgres_unreachable,
     table,
+    write_figures,
 )
 from sqlalchemy import insert, text
 
@@ -272,7 +277,14 @@ def _index_bytes(store: Store) -> int:
             )
 
 
-def run(store: Store, label: str, sizes: list[int], measured: int) -> list[list[str]]:
+def run(
+    store: Store,
+    label: str,
+    sizes: list[int],
+    measured: int,
+    totals: list[tuple[int, float]] | None = None,
+) -> list[list[str]]:
+    """The table's rows; ``totals`` gets (index size, total ms/article) for each size."""
     with store.engine.begin() as conn:
         conn.execute(insert(index_meta).values(name="near_dup_config", value=CONFIG.fingerprint))
     rows, filled = [], 0
@@ -301,8 +313,33 @@ def run(store: Store, label: str, sizes: list[int], measured: int) -> list[list[
             ]
         )
         print("    " + " | ".join(rows[-1]), file=sys.stderr, flush=True)
+        if totals is not None:
+            totals.append((size, sign_ms + publish_ms))
         filled += WARM_UP + measured  # the measured articles are in the index too
     return rows
+
+
+def figures(
+    totals: dict[str, list[tuple[int, float]]], skipped: dict[str, str], measured: int
+) -> list[Figure]:
+    """For run_all: per backend, ms/article with the biggest index beside the smallest."""
+    found = []
+    for label, reason in skipped.items():
+        name = f"{label}: sign + publish per article"
+        found.append(Figure("near_dup_scale", name, None, "ms", note=f"skipped: {reason}"))
+    for label, rows in totals.items():
+        (small, small_ms), (big, big_ms) = rows[0], rows[-1]
+        figure = Figure(
+            bench="near_dup_scale",
+            name=f"{label}: sign + publish per article, {big:,} indexed",
+            value=big_ms,
+            unit="ms",
+            baseline_name=f"{small:,} indexed",
+            baseline_value=small_ms if big != small else None,
+            note=f"{measured:,} articles timed per size",
+        )
+        found.append(figure)
+    return found
 
 
 def main() -> int:
@@ -311,6 +348,7 @@ def main() -> int:
     parser.add_argument("--backends", nargs="+", default=["sqlite", "postgresql"])
     parser.add_argument("--measured", type=int, default=1000, help="articles timed per size")
     parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL)
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args()
     print("\n".join(machine_lines()))
     print(f"config  : {CONFIG.describe()}")
@@ -326,19 +364,23 @@ def main() -> int:
     ]
     rows: list[list[str]] = []
     sizes = sorted(args.sizes)
+    totals: dict[str, Any] = {}
+    skipped: dict[str, str] = {}
     if "sqlite" in args.backends:
         with tempfile.TemporaryDirectory() as folder:
             store = Store.from_url(f"sqlite:///{Path(folder) / 'scale.sqlite'}", CONFIG)
-            rows += run(store, "SQLite", sizes, args.measured)
+            rows += run(store, "SQLite", sizes, args.measured, totals.setdefault("SQLite", []))
             store.close()
     if "postgresql" in args.backends:
         reason = postgres_unreachable(args.postgres_url)
         if reason:
             print(f"PostgreSQL skipped: {reason}")
+            skipped["PostgreSQL"] = reason
         else:
             with postgres_schema(args.postgres_url) as url:
                 store = Store.from_url(url, CONFIG)
-                rows += run(store, "PostgreSQL", sizes, args.measured)
+                found = totals.setdefault("PostgreSQL", [])
+                rows += run(store, "PostgreSQL", sizes, args.measured, found)
                 store.close()
     print()
     print(table(header, rows))
@@ -349,6 +391,8 @@ def main() -> int:
         "(inside Store.publish); rest of publish: exact-duplicate check, articles + sources "
         "insert, counts, ledger update, commit; total: signature + the whole publish."
     )
+    if args.json is not None:
+        write_figures(args.json, figures(totals, skipped, args.measured))
     return 0
 
 

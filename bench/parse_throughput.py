@@ -1,7 +1,7 @@
 """Parse throughput and memory on big dumps: streaming parse beside plain reading of the same bytes.
 
     .venv/bin/python bench/parse_throughput.py [--sizes 10,100,1000] [--samples ../shared/samples]
-                                               [--keep] [--folder DIR]
+                                               [--keep] [--folder DIR] [--json PATH]
 
 For each size (in MB, 1 MB = 10^6 bytes) a dump is built in a temporary folder by concatenating
 the sample dumps (``*.txt``, sorted by name, separated by three blank lines) over and over, cut at
@@ -20,6 +20,10 @@ threaded, so its MB/s is per core. ``rss start`` is the process's resident size 
 (interpreter and imports), ``peak rss`` its high-water mark at the end. The dump is read once
 before the measurements so that every one of them reads from the page cache. The big files are
 deleted at the end unless ``--keep`` is given. Skips with a message when the samples are absent.
+
+``--json PATH`` also writes the figures for ``bench/run_all.py``: the streaming parse MB/s of each
+dump beside the raw line reading MB/s of the same dump, and the parse's peak RSS on the biggest
+dump beside that of reading it in 1 MB blocks.
 """
 
 from __future__ import annotations
@@ -34,7 +38,16 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from _common import DEFAULT_SAMPLES, MB, machine_lines, peak_rss_mb, sample_files, table
+from _common import (
+    DEFAULT_SAMPLES,
+    MB,
+    Figure,
+    machine_lines,
+    peak_rss_mb,
+    sample_files,
+    table,
+    write_figures,
+)
 
 SEPARATOR = b"\n" * 4  # the end of the last line, then three blank lines
 TARGET_MB_S = 30.0
@@ -185,6 +198,51 @@ def measure(kind: str, path: Path) -> dict[str, float]:
 # --- the report -------------------------------------------------------------------------------
 
 
+def _mb_s(result: dict[str, float] | None) -> float | None:
+    return None if result is None else result["bytes"] / MB / result["seconds"]
+
+
+def figures(measured: list[tuple[str, dict[str, dict[str, float]]]]) -> list[Figure]:
+    """The figures for run_all: per dump, parse MB/s beside raw lines MB/s; on the biggest dump,
+    the parse's peak RSS beside that of plain block reading."""
+    found: list[Figure] = []
+    for label, results in measured:
+        if "parse" not in results:
+            continue
+        found.append(
+            Figure(
+                bench="parse_throughput",
+                name=f"streaming parse, {label} dump",
+                value=_mb_s(results["parse"]),
+                unit="MB/s",
+                baseline_name="raw lines" if "raw" in results else None,
+                baseline_value=_mb_s(results.get("raw")),
+                target=f">= {TARGET_MB_S:.0f} MB/s per core",
+            )
+        )
+    if measured and "parse" in measured[-1][1]:
+        label, results = measured[-1]
+        found.append(
+            Figure(
+                bench="parse_throughput",
+                name=f"parse peak RSS, {label} dump",
+                value=results["parse"]["peak_rss_mb"],
+                unit="MB",
+                baseline_name="read 1MB blocks peak RSS",
+                baseline_value=results["read"]["peak_rss_mb"],
+                target="well under 300 MB at 1 GB",
+            )
+        )
+    return found
+
+
+def _skipped(path: Path | None, reason: str) -> None:
+    if path is not None:
+        figure = Figure("parse_throughput", "streaming parse", None, "MB/s")
+        figure.note = f"skipped: {reason}"
+        write_figures(path, [figure])
+
+
 def _row(size_label: str, kind: str, result: dict[str, float], read_s: float) -> list[str]:
     seconds = result["seconds"]
     mb_s = result["bytes"] / MB / seconds
@@ -215,6 +273,7 @@ def main() -> int:
         default=",".join(MEASUREMENTS),
         help=f"measurements to run, comma-separated, of {','.join(MEASUREMENTS)}",
     )
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     parser.add_argument("--child", nargs=2, metavar=("KIND", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -226,6 +285,7 @@ def main() -> int:
     samples = sample_files(args.samples)
     if not samples:
         print(f"SKIP: no sample dumps (*.txt) in {args.samples}")
+        _skipped(args.json, f"no sample dumps (*.txt) in {args.samples}")
         return 0
     sizes = [int(size) for size in args.sizes.split(",") if size.strip()]
     kinds = [kind for kind in args.only.split(",") if kind in MEASUREMENTS]
@@ -246,6 +306,7 @@ def main() -> int:
     needed = (sum(sizes) if args.keep else max(sizes)) * MB  # each dump goes after its runs
     if needed * 1.1 > free:
         print(f"SKIP: {needed / MB:.0f} MB needed in {folder}, {free / MB:.0f} MB free")
+        _skipped(args.json, f"{needed / MB:.0f} MB needed in {folder}, {free / MB:.0f} MB free")
         shutil.rmtree(folder, ignore_errors=True)
         return 0
 
@@ -263,6 +324,7 @@ def main() -> int:
     ]
     rows: list[list[str]] = []
     parse_rates: list[tuple[str, float, float]] = []
+    measured: list[tuple[str, dict[str, dict[str, float]]]] = []
     try:
         for size_mb in sizes:
             path = folder / f"dump-{size_mb}MB.txt"
@@ -271,6 +333,7 @@ def main() -> int:
             print(f"built {path.name}: {written:,} bytes, {passes} whole passes over the samples")
             _read_blocks(path)  # into the page cache
             results = {kind: measure(kind, path) for kind in kinds}
+            measured.append((label, results))
             read_s = results["read"]["seconds"]
             for kind in kinds:
                 rows.append(_row(label, kind, results[kind], read_s))
@@ -295,6 +358,8 @@ def main() -> int:
         )
     if args.keep:
         print(f"dumps kept in {folder}")
+    if args.json is not None:
+        write_figures(args.json, figures(measured))
     return 0
 
 

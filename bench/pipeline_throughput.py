@@ -29,10 +29,19 @@ those set here (inbox, data_dir, settle_seconds, log_format=json, and the broker
 Redis+PostgreSQL), and ``NEWSINGEST_CONFIG`` points nowhere. The processes are stopped with SIGINT
 at the end. With ``--repeat N`` each set-up runs N times from scratch and the fastest run is shown.
 
+``--files`` takes only these sample files, ``--enrichers`` sets ``NEWSINGEST_ENRICHERS`` of the
+processes (a JSON list or comma-separated; default: all eight). ``--ingest-baseline`` also measures,
+in the same run, a single-process ``ingest`` of the same files with the same enrichers and store
+kind (``bench/ingest_throughput.py``'s SQLite or PostgreSQL stage, in its own process, start-up not
+timed): the ideal for 2 workers is twice its rate. ``--json PATH`` also writes the figures for
+``bench/run_all.py``: each set-up's articles/s beside 2 x that single-process rate (with
+``--ingest-baseline``; without it, no baseline).
+
 Run::
 
     .venv/bin/python bench/pipeline_throughput.py
     .venv/bin/python bench/pipeline_throughput.py --only embedded --keep-logs /tmp/bench-logs
+    .venv/bin/python bench/pipeline_throughput.py --ingest-baseline --json figures.json
 """
 
 from __future__ import annotations
@@ -58,6 +67,7 @@ from _common import (
     DEFAULT_REDIS_URL,
     DEFAULT_SAMPLES,
     MB,
+    Figure,
     clean_env,
     machine_lines,
     postgres_schema,
@@ -66,6 +76,7 @@ from _common import (
     redis_unreachable,
     sample_files,
     table,
+    write_figures,
 )
 
 T = TypeVar("T")
@@ -268,6 +279,8 @@ def _measure_fresh(mode: str, files: list[Path], args: argparse.Namespace, attem
     with ExitStack() as stack:
         folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="nsbench-")))
         extra_env: dict[str, str] = {}
+        if args.enrichers:
+            extra_env["NEWSINGEST_ENRICHERS"] = json.dumps(args.enrichers)
         if mode == "redis-postgres":
             extra_env["NEWSINGEST_BROKER_URL"] = stack.enter_context(redis_database(args.redis_url))
             extra_env["NEWSINGEST_STORE_URL"] = stack.enter_context(
@@ -281,6 +294,59 @@ def _measure_fresh(mode: str, files: list[Path], args: argparse.Namespace, attem
                 target.mkdir(parents=True, exist_ok=True)
                 for log in folder.glob("*.log"):
                     shutil.copy(log, target / log.name)
+
+
+def ingest_baseline(mode: str, args: argparse.Namespace) -> dict[str, Any]:
+    """A single-process ``ingest`` of the same files: ingest_throughput.py's SQLite stage for the
+    embedded set-up, its PostgreSQL stage for Redis+PostgreSQL; one JSON line back."""
+    from ingest_throughput import stage_command
+
+    stage = "sqlite" if mode == "embedded" else "postgres"
+    options = argparse.Namespace(
+        samples=args.samples.resolve(),
+        repeat=1,
+        postgres_url=args.postgres_url,
+        enrichers=json.dumps(args.enrichers) if args.enrichers else None,
+        files=args.files,
+    )
+    with tempfile.TemporaryFile() as log:
+        done = subprocess.run(
+            stage_command(stage, options), env=clean_env(), stdout=subprocess.PIPE, stderr=log
+        )
+        if done.returncode != 0:
+            log.seek(0)
+            tail = log.read().decode(errors="replace")[-2000:]
+            raise RuntimeError(f"the ingest baseline ({stage}) failed:\n{tail}")
+    result: dict[str, Any] = json.loads(done.stdout.decode().strip().splitlines()[-1])
+    return result
+
+
+def figures(
+    results: list[Result],
+    baselines: dict[str, dict[str, Any]],
+    skipped: list[tuple[str, str]],
+    enrichers: list[str] | None,
+) -> list[Figure]:
+    """For run_all: each set-up's articles/s beside 2 x a single-process ingest's."""
+    used = "all eight enrichers" if enrichers is None else f"enrichers {','.join(enrichers)}"
+    found = []
+    for r in results:
+        base = baselines.get(r.mode)
+        found.append(
+            Figure(
+                bench="pipeline_throughput",
+                name=f"end to end, {CONCURRENCY} workers, {r.mode}",
+                value=r.articles / r.seconds,
+                unit="articles/s",
+                baseline_name=f"{CONCURRENCY} x single-process ingest" if base else None,
+                baseline_value=CONCURRENCY * base["articles"] / base["seconds"] if base else None,
+                note=f"{r.articles:,} articles in {r.files} files, {used}",
+            )
+        )
+    for label, reason in skipped:
+        name = f"end to end, {CONCURRENCY} workers, {label}"
+        found.append(Figure("pipeline_throughput", name, None, "articles/s", note=reason))
+    return found
 
 
 def _row(r: Result) -> list[str]:
@@ -313,7 +379,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="runs per set-up; best is shown")
     parser.add_argument("--timeout", type=float, default=900, help="seconds to wait for the run")
     parser.add_argument("--keep-logs", type=Path, help="copy the processes' logs here")
+    parser.add_argument("--files", nargs="+", help="only these files of the samples folder")
+    parser.add_argument(
+        "--enrichers", help="enrichers to run: a JSON list or comma-separated (default: all)"
+    )
+    parser.add_argument(
+        "--ingest-baseline",
+        action="store_true",
+        help=f"also time a single-process ingest of the same files ({CONCURRENCY}x: the ideal)",
+    )
+    parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
     args = parser.parse_args(argv)
+    if args.enrichers:
+        from ingest_throughput import parse_enrichers
+
+        args.enrichers = parse_enrichers(args.enrichers)
     # Our own Settings (to find the store) must not pick up the caller's NEWSINGEST_* either.
     scrubbed = clean_env()
     os.environ.clear()
@@ -321,15 +401,29 @@ def main(argv: list[str] | None = None) -> int:
 
     print("\n".join(machine_lines()))
     files = sample_files(args.samples.resolve())
+    missing: list[str] = []
+    by_name: dict[str, Path] = {}
+    if args.files:
+        by_name = {p.name: p for p in files}
+        missing = [name for name in args.files if name not in by_name]
+        files = [] if missing else sorted(by_name[name] for name in args.files)
     if not files:
-        print(f"skipped: no sample dumps (*.txt) in {args.samples.resolve()}")
+        some = bool(missing) and bool(by_name)  # the folder has samples, but not those
+        where = f"{', '.join(missing)} not" if some else "no sample dumps (*.txt)"
+        print(f"skipped: {where} in {args.samples.resolve()}")
+        if args.json is not None:
+            reason = f"skipped: {where} in {args.samples.resolve()}"
+            write_figures(args.json, figures([], {}, [("all set-ups", reason)], args.enrichers))
         return 0
     size = sum(p.stat().st_size for p in files)
     print(f"samples : {len(files)} files, {size / MB:.1f} MB in {args.samples.resolve()}")
     print(f"workers : {CONCURRENCY} processes; settle_seconds {SETTLE_SECONDS}")
+    if args.enrichers:
+        print(f"enrichers: {','.join(args.enrichers)}")
     print()
 
     results: list[Result] = []
+    baselines: dict[str, dict[str, Any]] = {}
     skipped: list[tuple[str, str]] = []
     modes = [args.only] if args.only else ["embedded", "redis-postgres"]
     for mode in modes:
@@ -348,6 +442,9 @@ def main(argv: list[str] | None = None) -> int:
                 best = result
         if best is not None:
             results.append(best)
+            if args.ingest_baseline:
+                print(f"measuring a single-process ingest for {label} ...", flush=True)
+                baselines[label] = ingest_baseline(mode, args)
 
     print()
     header = [
@@ -372,7 +469,23 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{r.mode}: {r.failed} file(s) failed")
     for label, reason in skipped:
         print(f"{label}: skipped: {reason}")
+    for r in results:
+        if r.mode in baselines:
+            base = baselines[r.mode]
+            single = base["articles"] / base["seconds"]
+            ideal = CONCURRENCY * single
+            print(
+                f"{r.mode}: {r.articles / r.seconds:,.0f} articles/s = "
+                f"{r.articles / r.seconds / ideal:.2f}x of {CONCURRENCY} x single-process ingest "
+                f"({single:,.0f} articles/s, {base['articles']:,} articles in "
+                f"{base['seconds']:.2f} s, {STAGE_LABELS[base['stage']]})"
+            )
+    if args.json is not None:
+        write_figures(args.json, figures(results, baselines, skipped, args.enrichers))
     return 0
+
+
+STAGE_LABELS = {"sqlite": "embedded SQLite", "postgres": "PostgreSQL"}
 
 
 if __name__ == "__main__":
