@@ -23,7 +23,7 @@ Sizes (the options each script gets are in ``BENCHES``):
 ``full``
     the sizes of the README's Performance section (hours at 1 GB dumps and 1 M indexed articles).
 
-A script that is absent (``latency.py`` and ``memory.py`` come from another change) shows as
+A script that is absent (a checkout without it) shows as
 ``missing``; one that skips (no samples, no server) shows its reason; neither changes the exit
 status. A script that exits non-zero (or runs over ``--timeout``) is ``crashed``: the tail of its
 stderr is printed and run_all exits 1. Each script's own output is kept with ``--keep-output DIR``
@@ -136,6 +136,7 @@ BENCHES: tuple[Bench, ...] = (
         },
         samples=False,
     ),
+    Bench("cli_latency", {"smoke": ["--smoke"], "small": [], "full": []}, samples=False),
     Bench("latency", {"smoke": ["--smoke"], "small": [], "full": []}),
     Bench("memory", {"smoke": ["--smoke"], "small": [], "full": []}),
 )

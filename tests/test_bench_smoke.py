@@ -150,6 +150,7 @@ def test_run_all_sorts_outcomes(tmp_path: Path) -> None:
         "ingest_throughput": "skipped",
         "pipeline_throughput": "missing",
         "near_dup_scale": "skipped",
+        "cli_latency": "missing",
         "latency": "missing",
         "memory": "missing",
     }
