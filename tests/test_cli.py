@@ -174,6 +174,36 @@ class TestStatus:
         celery.control.purge()
         assert depth() == 0
 
+    @pytest.mark.integration
+    def test_queue_depth_on_a_sqlalchemy_broker_on_postgresql(self, cli, postgres_url: str) -> None:
+        """kombu's SQLAlchemy transport takes any database: `status` counts a `sqla+postgresql`
+        broker's messages as kombu does (it once looked for SQLite's catalogue there, and gave
+        null)."""
+        broker_url = f"sqla+{postgres_url}"
+
+        def depth() -> int | None:
+            return json.loads(cli("--broker-url", broker_url, "status", "--json").stdout)[
+                "queue_depth"
+            ]
+
+        assert depth() == 0  # kombu has not made its tables yet
+        celery = create_app(Settings(broker_url=broker_url))
+        try:
+            celery.send_task(TASK_PROCESS_FILE, ["0" * 64])
+            celery.send_task(TASK_PROCESS_FILE, ["1" * 64])
+            assert depth() == 2
+            assert queue_depth(celery) == 2
+        finally:
+            # kombu's sessions and its class-wide engine cache would hold the schema that the
+            # fixture drops
+            from kombu.transport.sqlalchemy import Channel
+            from sqlalchemy.orm import close_all_sessions
+
+            celery.close()
+            close_all_sessions()
+            engine, _ = Channel._engines.pop(broker_url.removeprefix("sqla+"))
+            engine.dispose()
+
     def test_queue_depth_is_null_when_the_broker_cannot_be_reached(self, cli) -> None:
         """A broker that cannot be reached gives null, which fails the health check."""
         with socket.socket() as sock:  # a port with nothing listening on it

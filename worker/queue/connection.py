@@ -19,8 +19,9 @@ def broker_options(settings: Settings) -> dict[str, Any]:
     """Celery's broker settings (``broker_url``, and the transport and its options where they
     differ from kombu's defaults); ``kombu_connection`` takes the same."""
     broker_url = settings.resolved_broker_url
-    if broker_url.startswith(EMBEDDED_PREFIX):
+    if broker_url.startswith(f"{EMBEDDED_PREFIX}sqlite:"):
         # the same SQLite broker, through our faster-polling subclass of kombu's transport
+        # (another database behind sqla+ is kombu's own transport, as Celery documents it)
         return {
             "broker_url": broker_url.removeprefix(EMBEDDED_PREFIX),
             "broker_transport": EMBEDDED_TRANSPORT,
@@ -74,9 +75,9 @@ def message_count(connection: Any) -> int | None:
 
 def queue_depth(settings: Settings) -> int | None:
     """Messages waiting in the broker that ``settings`` name (see ``message_count``)."""
-    options = broker_options(settings)
-    if options.get("broker_transport") == EMBEDDED_TRANSPORT:
-        return _embedded_depth(options["broker_url"])
+    broker_url = settings.resolved_broker_url
+    if broker_url.startswith(EMBEDDED_PREFIX):
+        return _sql_depth(broker_url.removeprefix(EMBEDDED_PREFIX))
     try:
         with kombu_connection(settings) as connection:
             return message_count(connection)
@@ -84,21 +85,25 @@ def queue_depth(settings: Settings) -> int | None:
         return None
 
 
-def _embedded_depth(url: str) -> int | None:
-    """The embedded broker's depth, counted in SQL on kombu's own tables.
+def _sql_depth(url: str) -> int | None:
+    """The depth of a broker on kombu's SQLAlchemy transport (the embedded SQLite one, or another
+    database behind ``sqla+``), counted in SQL on kombu's own tables.
 
     What kombu's SQLAlchemy channel counts (``Channel._size``: the visible messages of the
     queue), without importing its ORM models (0.1-0.2 s of ``status``). The table names are the
     transport's defaults, which ours never changes. ``tests/test_cli.py`` compares the answer
     with kombu's own count, so a change of kombu's tables is seen there.
     """
-    from sqlalchemy import create_engine, text
+    from sqlalchemy import create_engine, inspect, text
 
-    engine = create_engine(url, connect_args={"timeout": 5})
+    # the broker is SQLite by default, but kombu's transport takes any SQLAlchemy URL
+    # (sqla+postgresql://...): ask the dialect for the tables, and wait on SQLite's lock only there
+    sqlite = url.startswith("sqlite")
+    engine = create_engine(url, connect_args={"timeout": 5} if sqlite else {"connect_timeout": 5})
     try:
         with engine.connect() as conn:
-            names = {row[0] for row in conn.execute(text("SELECT name FROM sqlite_master"))}
-            if not {"kombu_queue", "kombu_message"} <= names:
+            tables = inspect(conn)
+            if not (tables.has_table("kombu_queue") and tables.has_table("kombu_message")):
                 return 0  # no worker or watcher has used the broker yet: nothing waits
             return conn.execute(
                 text(
