@@ -68,8 +68,8 @@ def test_a_plain_write_still_waits_for_its_rules(watching) -> None:
     disturbs nothing."""
     settings, staging, queued = watching
     (settings.inbox / "being-copied.txt").write_text(render_dump([ORCHARD]), encoding="utf-8")
-    (settings.inbox / "leaving.tmp").write_text("not a dump", encoding="utf-8")
-    os.rename(settings.inbox / "leaving.tmp", staging / "left.tmp")
+    (settings.inbox / "leaving.txt").write_text(render_dump([HARBOUR]), encoding="utf-8")
+    os.rename(settings.inbox / "leaving.txt", staging / "left.txt")
     written = staging / "moved.txt"
     written.write_text(render_dump([HARBOUR]), encoding="utf-8")
     os.rename(written, settings.inbox / "moved.txt")

@@ -7,7 +7,6 @@ import functools
 import os
 import re
 import shutil
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -86,13 +85,12 @@ def _observer(polling: bool) -> BaseObserver:
     On Linux, inotify with full move events: a file moved into the inbox from another folder
     (the standard atomic drop: write elsewhere, then ``mv``) arrives as a move, not as a create
     (watchdog's default, for a move whose source it does not watch), so it is taken at once
-    instead of after ``settle_seconds``."""
+    instead of after ``settle_seconds``. Where inotify cannot be used (watchdog falls back to
+    polling on a libc without it), watchdog's own choice, as everywhere else."""
     if polling:
         return PollingObserver()
-    if sys.platform.startswith("linux"):
-        from watchdog.observers.inotify import InotifyObserver
-
-        return InotifyObserver(generate_full_events=True)
+    if Observer.__module__ == "watchdog.observers.inotify":
+        return Observer(generate_full_events=True)  # type: ignore[call-arg]
     return Observer()
 
 
