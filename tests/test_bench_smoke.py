@@ -2,7 +2,8 @@
 inputs and writes its table as JSON. It checks that the scripts still run and write well-formed
 figures, never how fast anything is: no timing is asserted.
 
-Without ``../shared/samples`` the scripts that need the samples skip (with the reason in their
+With ``../shared/samples`` every bench must run and measure something. Without them the scripts
+that need the samples skip (with the reason in their
 figures' notes) and the others run model-free on synthetic data (near-duplicate index, ingest
 growth); without Redis or PostgreSQL the set-ups that need them skip. So this passes on CI with or
 without either. About 3 minutes with the samples and both servers, on 2 cores.
@@ -24,6 +25,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 RUN_ALL = REPO / "bench" / "run_all.py"
+SAMPLES = REPO.parent / "shared" / "samples"  # the scripts' default
 STATUSES = {"ok", "skipped", "missing", "crashed"}
 FIGURE_KEYS = {
     "bench",
@@ -89,6 +91,13 @@ def test_run_all_smoke(tmp_path: Path) -> None:
         _check_figure(figure)
     # without samples, some benches still measure something, model-free
     assert any(f["value"] is not None for f in data["figures"]), data["figures"]
+    if SAMPLES.is_dir():
+        # with the samples every bench has its input (and the embedded set-ups need no server):
+        # each must run and measure something, or a bench that quietly skips would pass here
+        for bench in benches:
+            mine = [f for f in data["figures"] if f["bench"] == bench["bench"]]
+            assert bench["status"] == "ok", bench
+            assert any(f["value"] is not None for f in mine), mine
 
 
 FAKE_OK = """

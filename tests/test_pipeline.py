@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -140,6 +141,22 @@ class TestProcessQueuedFile:
         assert timings["parse"] == events["file.parsed"]["duration_ms"]
         assert timings["enrich"] == events["file.enriched"]["duration_ms"]
         assert timings["publish"] == events["file.stored"]["duration_ms"]
+
+    def test_a_takeover_does_not_count_as_queue_time(self, resources: Resources):
+        """A file taken over after its first worker died was sent long before this start: the
+        wait is not the queue's, and file.done has no ``queue`` timing."""
+        ledger = resources.store.ledger
+        clock = FakeClock(time.time())
+        ledger.clock = clock
+        digest = _take(resources, "seed.txt", SEED)
+        assert ledger.start(digest, "task-dead", resources.settings.lease_seconds) is not None
+        clock.now += resources.settings.lease_seconds + 1  # its lease ran out
+        with capture_logs(processors=WITH_CONTEXT) as logs:
+            summary = process_queued_file(resources, digest, "task-2")
+        assert summary is not None and summary.state == "done"
+        (done,) = [e for e in logs if e["event"] == "file.done"]
+        assert "queue" not in done["timings"]
+        assert {"read", "parse", "enrich", "publish"} <= set(done["timings"])
 
     def test_hand_claimed_file(self, resources: Resources):
         """A file copied to work/ and claimed with ledger.claim is processed the same way."""
@@ -537,10 +554,18 @@ class TestSplitFile:
         assert resources.store.ledger.chunk_rows(digest)[0]["attempts"] == 1
 
     def test_ingest_runs_the_chunks_itself(self, split_resources, tmp_path: Path):
-        """``ingest`` of a big dump runs its chunks one after the other, in place."""
+        """``ingest`` of a big dump runs its chunks one after the other, in place; its
+        file.done gives the whole file's time: the read before the split and every chunk's
+        enrichment, not the last chunk's alone."""
         path = tmp_path / "seed.txt"
         path.write_bytes(SEED)
-        summary = ingest_in_place(split_resources, path)
+        with capture_logs() as logs:
+            summary = ingest_in_place(split_resources, path)
+        (done,) = [e for e in logs if e["event"] == "file.done"]
+        enriched = [e["duration_ms"] for e in logs if e["event"] == "file.enriched"]
+        assert len(enriched) == 2  # one per chunk
+        assert "read" in done["timings"]
+        assert done["timings"]["enrich"] == pytest.approx(sum(enriched), abs=0.2)
         assert (summary.state, summary.file, summary.found, summary.new) == (
             "done",
             str(path),

@@ -18,8 +18,12 @@ _current: ContextVar[dict[str, float] | None] = ContextVar("newsingest_timings",
 
 @contextmanager
 def collecting() -> Iterator[dict[str, float]]:
-    """Collect the stage timings of the work done inside; yields the dict they go into."""
-    timings: dict[str, float] = {}
+    """Collect the stage timings of the work done inside; yields the dict they go into.
+
+    Inside another collection, into that one: ``ingest`` of a big dump runs each chunk's entry
+    point inside the file's, and its ``file.done`` gives the whole file's time."""
+    outer = _current.get()
+    timings: dict[str, float] = {} if outer is None else outer
     token = _current.set(timings)
     try:
         yield timings
