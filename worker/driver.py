@@ -176,9 +176,11 @@ class FileDriver:
         started = time.perf_counter()
         lease = self.settings.lease_seconds
         row = self.ledger.start(sha256, run.owner, lease, run.retries)
-        if row is not None and row["enqueued_at"] is not None and row["attempts"] == 1:
+        first_start = row is not None and row["attempts"] == 1 and run.retries == 0
+        if first_start and row["enqueued_at"] is not None:
             # from the message's sending to its start: the broker hop and the wait for a worker
-            # (a takeover or a retry starts long after the sending: that is not the queue's time)
+            # (a takeover, or a retry after a hand-back, starts long after the sending: that is not
+            # the queue's time)
             timings.record("queue", max(0.0, (time.time() - row["enqueued_at"]) * 1000))
         if row is None:
             current = self.ledger.get_file(sha256)

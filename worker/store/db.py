@@ -168,12 +168,12 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
     cursor.execute("PRAGMA synchronous=NORMAL")  # durable at checkpoints; WAL keeps it consistent
     cursor.execute(f"PRAGMA busy_timeout={_SQLITE_BUSY_TIMEOUT_MS}")
     cursor.execute("PRAGMA foreign_keys=ON")
-    # The near-duplicate index takes 40 rows an article under random keys: once it outgrows
-    # SQLite's 2 MB page cache, every insert reads a page and dirties another, and each commit's
-    # checkpoint writes them all back. 64 MB of cache and a checkpoint every 40 MB of WAL instead
-    # of 4 MB: the last 10 % of a 100,000-article ingest at 0.81x the speed of the first, 0.75x
-    # before (model-free enrichers; bench/ingest_throughput.py --growth 100000).
-    cursor.execute("PRAGMA cache_size=-65536")
+    # The near-duplicate index takes 40 rows an article under random keys: as it grows, every
+    # commit dirties more pages, and a checkpoint (every 1,000 pages by default) writes them back.
+    # Checkpointing every 10,000 pages lets a page rewritten by several commits be written back
+    # once: growth over 100,000 articles 0.75x -> 0.77x (bench/ingest_throughput.py --growth
+    # 100000). Not a bigger page cache: it is private to each connection of each process, and
+    # would cost every worker child its size.
     cursor.execute("PRAGMA wal_autocheckpoint=10000")
     cursor.close()
 
