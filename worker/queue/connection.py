@@ -11,7 +11,7 @@ from typing import Any
 from worker.queue.names import QUEUE
 from worker.settings import Settings
 
-EMBEDDED_PREFIX = "sqla+"
+SQLA_PREFIX = "sqla+"  # kombu's SQLAlchemy transport: the embedded SQLite broker, or another DB
 EMBEDDED_TRANSPORT = "worker.queue.broker:EmbeddedTransport"  # see broker.py
 
 
@@ -19,11 +19,11 @@ def broker_options(settings: Settings) -> dict[str, Any]:
     """Celery's broker settings (``broker_url``, and the transport and its options where they
     differ from kombu's defaults); ``kombu_connection`` takes the same."""
     broker_url = settings.resolved_broker_url
-    if broker_url.startswith(f"{EMBEDDED_PREFIX}sqlite:"):
+    if broker_url.startswith(f"{SQLA_PREFIX}sqlite:"):
         # the same SQLite broker, through our faster-polling subclass of kombu's transport
         # (another database behind sqla+ is kombu's own transport, as Celery documents it)
         return {
-            "broker_url": broker_url.removeprefix(EMBEDDED_PREFIX),
+            "broker_url": broker_url.removeprefix(SQLA_PREFIX),
             "broker_transport": EMBEDDED_TRANSPORT,
         }
     options: dict[str, Any] = {"broker_url": broker_url}
@@ -76,8 +76,8 @@ def message_count(connection: Any) -> int | None:
 def queue_depth(settings: Settings) -> int | None:
     """Messages waiting in the broker that ``settings`` name (see ``message_count``)."""
     broker_url = settings.resolved_broker_url
-    if broker_url.startswith(EMBEDDED_PREFIX):
-        return _sql_depth(broker_url.removeprefix(EMBEDDED_PREFIX))
+    if broker_url.startswith(SQLA_PREFIX):
+        return _sql_depth(broker_url.removeprefix(SQLA_PREFIX))
     try:
         with kombu_connection(settings) as connection:
             return message_count(connection)
