@@ -1,9 +1,9 @@
 """Static checks of docker-compose.yml, Dockerfile, .env.example and .dockerignore.
 
-Docker cannot run on the development machines, so these tests read the files and hold them to
-the code: every command the stack runs is a real ``newsingest`` command, every ``NEWSINGEST_*``
-variable is a real setting, the worker can be scaled, every long-running service has a health
-check, and no secret is written down.
+These tests read the files and hold them to the code, in a second: every command the stack runs
+is a real ``newsingest`` command, every ``NEWSINGEST_*`` variable is a real setting, the worker
+can be scaled, every long-running service has a health check, and no secret is written down.
+``docker/test/smoke.py`` (run by .ci/run where Docker can run) starts the stack for real.
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import importlib
 import inspect
 import re
 import shlex
+import subprocess
+import sys
 import tomllib
 from fnmatch import fnmatch
 from pathlib import Path
@@ -33,6 +35,7 @@ COMPOSE_FILE = ROOT / "docker-compose.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
+HOST_OVERRIDE = ROOT / "docker" / "test" / "compose.host.yml"
 
 PREFIX = "NEWSINGEST_"
 # Read by worker/settings.py itself (where the TOML file is), not a field of Settings.
@@ -76,18 +79,36 @@ def environment(service: dict[str, Any]) -> dict[str, str]:
     return {key: "" if value is None else str(value) for key, value in env.items()}
 
 
+class Refused(Exception):
+    """Compose refuses the file: a ``${VAR:?message}`` whose variable is empty or unset."""
+
+
 def interpolate(text: str, values: dict[str, str]) -> str:
-    """Compose's ``${VAR}``, ``${VAR:?message}`` and ``${VAR:-default}``, from ``values``."""
+    """Compose's ``${VAR}``, ``${VAR:?message}``, ``${VAR?message}``, ``${VAR:-default}`` and
+    ``${VAR-default}``, from ``values`` (a ``:`` form treats an empty value as unset)."""
 
     def replace(match: re.Match[str]) -> str:
         name, rest = match["name"], match["rest"]
-        if name in values:
-            return values[name]
-        if rest.startswith((":-", "-")):
+        value = values.get(name)
+        if (rest.startswith(":?") and not value) or (rest.startswith("?") and value is None):
+            raise Refused(f"{name}: {rest.lstrip(':?')}")
+        if (rest.startswith(":-") and not value) or (rest.startswith("-") and value is None):
             return rest.split("-", 1)[1]
-        raise AssertionError(f"${{{name}}} is not set in .env.example")
+        if value is None:
+            raise AssertionError(f"${{{name}}} is not set in .env.example")
+        return value
 
     return INTERPOLATION.sub(replace, text.replace("$$", "\0")).replace("\0", "$")
+
+
+def example_with_secrets() -> dict[str, str]:
+    """.env.example as a user fills it in: the values it leaves empty set."""
+    example = env_file_values(ENV_EXAMPLE)
+    return {
+        **example,
+        "POSTGRES_PASSWORD": "s3cretPassw0rd",
+        "FLOWER_BASIC_AUTH": "admin:s3cretPassw0rd",
+    }
 
 
 def as_argv(command: str | list[str]) -> list[str]:
@@ -183,13 +204,30 @@ def test_services_run_the_two_halves(services: dict[str, dict[str, Any]]) -> Non
     assert as_argv(services["worker"]["command"])[-1] == "worker"
     for name in APP_SERVICES:
         assert uses_our_image(services[name]), f"{name} does not run the newsingest image"
-        assert services[name].get("build") in (".", {"context": "."}), f"{name}: build ."
+
+
+def test_the_image_is_built_once(services: dict[str, dict[str, Any]]) -> None:
+    """Only the watcher builds (`build: .`); the worker runs the same tag and depends on the
+    watcher, so that compose builds the image before it looks for the worker's (docker-compose
+    1.29 would otherwise try to pull newsingest:local), and `--scale worker=N` does not rebuild
+    and recreate the running containers."""
+    builders = [name for name, service in services.items() if "build" in service]
+    assert builders == ["watcher"], f"services that build: {builders}"
+    assert services["watcher"]["build"] in (".", {"context": "."})
+    assert services["worker"]["image"] == services["watcher"]["image"]
+    assert "watcher" in (services["worker"].get("depends_on") or {})
+
+
+def test_no_top_level_name(compose: dict[str, Any]) -> None:
+    """docker-compose 1.29 refuses a top-level `name:`; the project is named in .env instead."""
+    assert "name" not in compose
+    assert env_file_values(ENV_EXAMPLE).get("COMPOSE_PROJECT_NAME")
 
 
 def test_worker_healthcheck_pings_its_own_celery_node(services: dict[str, dict[str, Any]]) -> None:
-    """The worker's health check is Python that compiles, imports names that exist, pings over
-    the broker and accepts only a node of its own host, named as `newsingest worker` names its
-    Celery node (newsingest-<pid>@<hostname>)."""
+    """The worker's health check is Python that compiles, imports names that exist, and pings
+    exactly the node whose name `newsingest worker` wrote to node_name_file, a path that compose
+    sets inside the container (not on a shared volume)."""
     argv = healthcheck_argvs(services["worker"])[0]
     assert argv[:2] == ["python", "-c"], argv
     code = argv[2]
@@ -200,14 +238,26 @@ def test_worker_healthcheck_pings_its_own_celery_node(services: dict[str, dict[s
         module = importlib.import_module(node.module or "")
         for alias in node.names:
             assert hasattr(module, alias.name), f"{node.module} has no {alias.name}"
-    assert ".control.ping(" in code
-    assert "endswith(host)" in code and "'@' + socket.gethostname()" in code, (
-        "the check should accept its own host's node, not any worker"
-    )
+    assert ".control.ping(destination=[node]" in code
+    assert "settings.node_name_file.read_text(" in code
+    node_file = environment(services["worker"])["NEWSINGEST_NODE_NAME_FILE"]
+    mounts = [str(v).split(":")[1] for v in services["worker"]["volumes"]]
+    assert not any(node_file.startswith(mount + "/") for mount in mounts), node_file
     worker_source = inspect.getsource(worker.cli.worker)
-    assert re.search(r"--hostname=newsingest-\{os\.getpid\(\)\}@%h", worker_source), (
-        "the health check's node name differs from the --hostname of `newsingest worker`"
-    )
+    assert "--hostname={_node_name(settings)}" in worker_source
+
+
+def test_node_names_are_unique_and_written(tmp_path: Path) -> None:
+    """Two workers with the same pid and host name (containers under host networking) get
+    different node names, and the name is written to node_name_file."""
+    node_file = tmp_path / "node"
+    settings = Settings(node_name_file=node_file)
+    first = worker.cli._node_name(settings)
+    assert node_file.read_text(encoding="utf-8") == first + "\n"
+    second = worker.cli._node_name(settings)
+    assert first != second
+    assert re.fullmatch(r"newsingest-\d+-[0-9a-f]{6}@.+", first), first
+    assert "%" not in first
 
 
 # --- the settings -----------------------------------------------------------------------------
@@ -232,7 +282,7 @@ def test_compose_environment_gives_valid_settings(
 ) -> None:
     """The watcher's and worker's environment, filled from .env.example as compose would, builds
     a Settings that validates and points at the stack's Redis, PostgreSQL and volumes."""
-    example = env_file_values(ENV_EXAMPLE)
+    example = example_with_secrets()
     for name in APP_SERVICES:
         env = {**example, **environment(services[name])}  # environment: wins over env_file
         for key in [k for k in env if k.startswith(PREFIX)]:
@@ -331,7 +381,8 @@ def test_app_services_share_the_volumes(compose: dict[str, Any]) -> None:
 
 
 def test_flower_is_optional(services: dict[str, dict[str, Any]]) -> None:
-    """Flower starts only with its profile, and listens on the loopback interface only."""
+    """Flower starts only with its profile, listens on the loopback interface only, and has
+    basic auth from .env, required (compose refuses an empty FLOWER_BASIC_AUTH)."""
     flower = services["flower"]
     assert flower.get("profiles"), "flower should be behind a compose profile"
     for name, service in services.items():
@@ -339,6 +390,9 @@ def test_flower_is_optional(services: dict[str, dict[str, Any]]) -> None:
             assert not service.get("profiles"), f"{name} should start by default"
     for port in flower.get("ports", []):
         assert str(port).startswith("127.0.0.1:"), f"flower published beyond loopback: {port}"
+    auth = environment(flower).get("FLOWER_BASIC_AUTH", "")
+    assert re.fullmatch(r"\$\{FLOWER_BASIC_AUTH:\?[^}]+\}", auth), auth
+    assert not any("basic_auth" in arg for arg in as_argv(flower["command"]))
 
 
 # --- secrets ----------------------------------------------------------------------------------
@@ -348,8 +402,8 @@ def test_no_password_literal_in_compose_file(services: dict[str, dict[str, Any]]
     """No password is written in docker-compose.yml: credentials in URLs and *PASSWORD*
     variables come from .env by ${...}, and the example password appears nowhere."""
     text = COMPOSE_FILE.read_text(encoding="utf-8")
-    example_password = env_file_values(ENV_EXAMPLE)["POSTGRES_PASSWORD"]
-    assert example_password not in text
+    for placeholder in worker.cli.PLACEHOLDER_PASSWORDS:
+        assert placeholder not in text
     userinfos = re.findall(r"://([^/@\s\"']*)@", INTERPOLATION.sub("", text))
     assert userinfos, "the store URL's credentials should come from ${...}"
     for userinfo in userinfos:
@@ -362,16 +416,76 @@ def test_no_password_literal_in_compose_file(services: dict[str, dict[str, Any]]
 
 
 def test_env_example_is_safe_to_commit() -> None:
-    """.env.example holds a placeholder password with a comment to change it, every variable the
-    compose file interpolates, and .env (the real one) is gitignored."""
+    """.env.example leaves the password and Flower's auth empty, with a comment to set them,
+    has every variable the compose file interpolates, and .env (the real one) is gitignored."""
     text = ENV_EXAMPLE.read_text(encoding="utf-8")
     values = env_file_values(ENV_EXAMPLE)
-    assert re.search(r"(?i)change", values["POSTGRES_PASSWORD"])
+    assert values["POSTGRES_PASSWORD"] == ""
+    assert values["FLOWER_BASIC_AUTH"] == ""
     assert re.search(r"(?im)^#.*change the password", text)
     needed = {m["name"] for m in INTERPOLATION.finditer(COMPOSE_FILE.read_text(encoding="utf-8"))}
     assert needed <= set(values), f"missing from .env.example: {needed - set(values)}"
     ignored = (ROOT / ".gitignore").read_text(encoding="utf-8").split()
     assert ".env" in ignored or "/.env" in ignored
+
+
+def test_stack_refuses_the_example_credentials() -> None:
+    """Compose refuses the file (every command, every service) with .env.example as it is: the
+    empty password and Flower auth hit ${...:?}; filled in, it is accepted."""
+    text = COMPOSE_FILE.read_text(encoding="utf-8")
+    example = env_file_values(ENV_EXAMPLE)
+    for name in ("POSTGRES_PASSWORD", "FLOWER_BASIC_AUTH"):
+        with pytest.raises(Refused, match=name):
+            interpolate(text, {**example_with_secrets(), name: example[name]})
+    interpolate(text, example_with_secrets())
+
+
+def test_watch_refuses_a_placeholder_password(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`newsingest watch` exits 2 before connecting when the store URL's password is a
+    placeholder (an old .env with change-me): a stack never runs on a written-down password."""
+    for placeholder in sorted(worker.cli.PLACEHOLDER_PASSWORDS):
+        url = f"postgresql+psycopg://newsingest:{placeholder}@127.0.0.1:1/newsingest"
+        result = CliRunner().invoke(app, ["--store-url", url, "watch"])
+        assert result.exit_code == 2, result.output
+
+
+def test_worker_refuses_a_placeholder_password(tmp_path: Path) -> None:
+    """`newsingest worker` too (a process of its own: it must configure billiard first)."""
+    url = "postgresql+psycopg://newsingest:change-me@127.0.0.1:1/newsingest"
+    result = subprocess.run(
+        [sys.executable, "-m", "worker", "--store-url", url, "--data-dir", str(tmp_path), "worker"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "config.placeholder_password" in result.stderr
+
+
+def test_host_override_keeps_off_the_machines_servers() -> None:
+    """docker/test/compose.host.yml (the smoke test's): every service on the host network, the
+    local images instead of registry ones, Redis and PostgreSQL on loopback ports other than
+    6379 / 5432, and the app's URLs on those same ports."""
+    override = yaml.safe_load(HOST_OVERRIDE.read_text(encoding="utf-8"))["services"]
+    base = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))["services"]
+    assert set(override) == set(base)
+    for name, service in override.items():
+        assert service.get("network_mode") == "host", name
+    for name in ("redis", "postgres", "watcher", "worker"):
+        assert str(override[name]["image"]).startswith("newsingest"), name
+    redis_argv = as_argv(override["redis"]["command"])
+    redis_port = redis_argv[redis_argv.index("--port") + 1]
+    assert redis_argv[redis_argv.index("--bind") + 1] == "127.0.0.1"
+    pg_port = str(override["postgres"]["environment"]["PGPORT"])
+    assert {redis_port, pg_port}.isdisjoint({"6379", "5432"})
+    assert f"-p {pg_port}" in " ".join(override["postgres"]["healthcheck"]["test"])
+    assert redis_port in override["redis"]["healthcheck"]["test"]
+    assert [n for n, s in override.items() if "build" in s] == ["watcher"]
+    assert override["watcher"]["image"] == override["worker"]["image"]
+    for name in APP_SERVICES:
+        env = environment(override[name])
+        assert env["NEWSINGEST_BROKER_URL"] == f"redis://127.0.0.1:{redis_port}/0"
+        assert f"@127.0.0.1:{pg_port}/" in env["NEWSINGEST_STORE_URL"]
 
 
 # --- the image --------------------------------------------------------------------------------
@@ -389,11 +503,16 @@ def dockerfile_instructions() -> list[tuple[str, str]]:
 
 
 def test_dockerfile_builds_the_cli_as_non_root() -> None:
-    """python:3.11-slim, `pip install .`, a non-root USER, and ENTRYPOINT the `newsingest` script
-    that pyproject.toml declares."""
+    """FROM a build argument whose default is python:3.11-slim, a venv, `pip install -c
+    constraints.txt .` (the lock), a non-root USER, and ENTRYPOINT the `newsingest` script that
+    pyproject.toml declares."""
     rows = dockerfile_instructions()
-    assert rows[0] == ("FROM", "python:3.11-slim")
-    assert any(k == "RUN" and "pip install ." in v for k, v in rows)
+    assert rows[0] == ("ARG", "BASE_IMAGE=python:3.11-slim")
+    assert rows[1] == ("FROM", "${BASE_IMAGE}")
+    assert any(k == "RUN" and "python3 -m venv /opt/venv" in v for k, v in rows)
+    assert any(k == "ENV" and "PATH=/opt/venv/bin:$PATH" in v for k, v in rows)
+    installs = [v for k, v in rows if k == "RUN" and "pip install" in v]
+    assert installs and all("pip install -c constraints.txt ." in v for v in installs)
     users = [v for k, v in rows if k == "USER"]
     assert users and users[-1] not in ("root", "0", "0:0")
     entrypoints = [v for k, v in rows if k == "ENTRYPOINT"]
@@ -423,3 +542,4 @@ def test_dockerfile_copies_what_pip_install_needs() -> None:
         assert not excluded, f"COPY {source} is excluded by .dockerignore {excluded}"
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     assert {"pyproject.toml", project["readme"], "worker", "config"} <= set(sources)
+    assert "constraints.txt" in sources

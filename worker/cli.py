@@ -112,6 +112,7 @@ def _stop_child(child: subprocess.Popen[bytes]) -> None:
 @app.command()
 def watch(ctx: typer.Context) -> None:
     """The watcher alone: take complete files from the inbox and queue them on the broker."""
+    _refuse_placeholder_password(_settings(ctx))
     _watch(_settings(ctx))
 
 
@@ -177,6 +178,7 @@ def worker(
     from worker.queue import QUEUE, create_app
 
     settings = _settings(ctx)
+    _refuse_placeholder_password(settings)
     settings.ensure_dirs()
     celery = create_app(settings)
     stopping: list[str] = []
@@ -232,12 +234,43 @@ def worker(
             f"--loglevel={settings.log_level}",
             f"--queues={QUEUE}",
             "--pool=prefork",
-            # unique per process: several workers may share a host name (host networking)
-            f"--hostname=newsingest-{os.getpid()}@%h",
+            f"--hostname={_node_name(settings)}",
             "--without-mingle",
             "--without-gossip",
         ]
     )
+
+
+PLACEHOLDER_PASSWORDS = frozenset({"change-me", "changeme"})
+
+
+def _refuse_placeholder_password(settings: Settings) -> None:
+    """Exit with status 2 when the store's or broker's URL has a placeholder password, as an
+    example configuration would: a stack must not run on a password that is written down."""
+    from urllib.parse import urlsplit
+
+    for name, url in (("store_url", settings.store_url), ("broker_url", settings.broker_url)):
+        if url and urlsplit(url).password in PLACEHOLDER_PASSWORDS:
+            log.error(
+                "config.placeholder_password",
+                setting=name,
+                hint="set a real password (POSTGRES_PASSWORD in .env under docker compose)",
+            )
+            raise typer.Exit(2)
+
+
+def _node_name(settings: Settings) -> str:
+    """This worker's Celery node name, unique even where workers share a host name and pids
+    (containers under host networking): newsingest-<pid>-<random>@<host>. Written to
+    node_name_file when set, for a health check that pings exactly this node."""
+    import secrets
+
+    from celery.utils.nodenames import host_format
+
+    name = host_format(f"newsingest-{os.getpid()}-{secrets.token_hex(3)}@%h")
+    if settings.node_name_file is not None:
+        settings.node_name_file.write_text(name + "\n", encoding="utf-8")
+    return name
 
 
 @app.command()

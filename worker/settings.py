@@ -154,6 +154,11 @@ class Settings(BaseSettings):
         description="enrichers to run, in order",
     )
     words_per_minute: int = Field(230, ge=1, description="reading speed for reading_time_s")
+    node_name_file: Path | None = Field(
+        None,
+        description="`newsingest worker` writes its Celery node name here at start (a health "
+        "check reads it to ping exactly this node); keep it private to one worker",
+    )
 
     @field_validator("inbox", "data_dir")
     @classmethod
