@@ -170,7 +170,9 @@ def worker(
 
     if REMAP_SIGTERM != "SIGQUIT":
         raise RuntimeError("billiard was imported before `newsingest worker` could configure it")
+    from celery import __version__ as celery_version
     from celery import platforms
+    from celery.apps import worker as celery_worker_program
     from celery.exceptions import WorkerTerminate
     from celery.utils.log import in_sighandler
     from celery.worker import state
@@ -213,12 +215,29 @@ def worker(
         raise WorkerTerminate(0)
 
     class Worker(celery.Worker):
+        def emit_banner(self) -> None:
+            # Celery prints an ASCII-art banner to stdout: the same facts as one event, so that
+            # every line of a JSON log is JSON.
+            log.info(
+                "worker.started",
+                node=self.hostname,
+                concurrency=self.concurrency,
+                queues=sorted(self.app.amqp.queues.consume_from or [QUEUE]),
+                broker=self.app.connection_for_read().as_uri(),  # the password masked
+                celery_version=celery_version,
+            )
+
         def install_platform_tweaks(self, controller: Any) -> None:
             super().install_platform_tweaks(controller)
             for name in ("SIGTERM", "SIGINT"):
                 platforms.signals[name] = lambda signum, _frame: stop(controller, signum)
 
     celery.Worker = Worker
+    # Celery writes its shutdown notices ("worker: Warm shutdown (MainProcess)") straight to the
+    # terminal with safe_say, a module function looked up at each call: as events instead.
+    celery_worker_program.safe_say = lambda message, *_: log.info(
+        "worker.celery_notice", message=message.strip()
+    )
     if settings.preload_enrichers:
         from worker.queue.tasks import preload
 

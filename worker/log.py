@@ -47,6 +47,12 @@ def configure_logging(log_format: LogFormat = "auto", level: str = "INFO") -> No
     root.handlers[:] = [handler]
     logging.captureWarnings(True)  # library warnings become log events too, not stray stderr text
     root.setLevel(level.upper())
+    # billiard's pool logs under "multiprocessing" with propagation off ("Process
+    # 'ForkPoolWorker-1' pid:7 exited with 'signal 9'"): without a handler of its own that went
+    # to stderr as plain text through logging's last resort, in the middle of the JSON lines.
+    multiprocessing_logger = logging.getLogger("multiprocessing")
+    multiprocessing_logger.handlers[:] = [handler]
+    multiprocessing_logger.propagate = False
     # Celery's own chatter at INFO is mostly per-message noise; our task events replace it.
     for noisy in ("celery.worker.strategy", "celery.app.trace", "kombu", "amqp"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
