@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Literal
 
 from watchdog.events import (
     DirMovedEvent,
@@ -258,7 +259,13 @@ class Watcher:
                 continue
         return False
 
-    def _resend(self, event: str, sha256: str, send: Callable[[], str], **fields: object) -> None:
+    def _resend(
+        self,
+        event: Literal["file.requeued", "chunk.requeued"],
+        sha256: str,
+        send: Callable[[], str],
+        **fields: object,
+    ) -> None:
         try:
             task_id = send()
         except Exception as exc:
