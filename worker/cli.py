@@ -32,6 +32,20 @@ def _settings(ctx: typer.Context) -> Settings:
     return ctx.obj["settings"]
 
 
+MetricsPort = Annotated[
+    int | None,
+    typer.Option(
+        min=0, max=65535, help="Serve Prometheus metrics on this port; 0: off [default: 0]."
+    ),
+]
+
+
+def _with_metrics_port(settings: Settings, metrics_port: int | None) -> Settings:
+    if metrics_port is None:
+        return settings
+    return settings.model_copy(update={"metrics_port": metrics_port})
+
+
 @app.callback()
 def _global(
     ctx: typer.Context,
@@ -65,16 +79,20 @@ def _global(
 def run(
     ctx: typer.Context,
     concurrency: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    metrics_port: MetricsPort = None,
 ) -> None:
     """Watcher and workers in one process tree, on the embedded defaults. Ctrl-C stops cleanly.
 
     SIGTERM or SIGINT, to this process or to its whole process group, stops the watcher, then
     the worker (which finishes or hands back what it holds); exit status 0."""
-    settings = _settings(ctx)
+    settings = _with_metrics_port(_settings(ctx), metrics_port)
     if concurrency is not None:
         settings = settings.model_copy(update={"concurrency": concurrency})
     settings.ensure_dirs()
     env = {**os.environ, **settings.as_env()}
+    # two endpoints, one port each: the watcher's (here) on metrics_port, the worker's on the next
+    port = settings.metrics_port
+    env["NEWSINGEST_METRICS_PORT"] = str(port + 1 if 0 < port < 65535 else 0)
     # From before the worker starts, a stop signal is noted, never fatal: `run` must live to stop
     # the worker, or the worker would be left running without it.
     stop = threading.Event()
@@ -110,10 +128,11 @@ def _stop_child(child: subprocess.Popen[bytes]) -> None:
 
 
 @app.command()
-def watch(ctx: typer.Context) -> None:
+def watch(ctx: typer.Context, metrics_port: MetricsPort = None) -> None:
     """The watcher alone: take complete files from the inbox and queue them on the broker."""
-    _refuse_placeholder_password(_settings(ctx))
-    _watch(_settings(ctx))
+    settings = _with_metrics_port(_settings(ctx), metrics_port)
+    _refuse_placeholder_password(settings)
+    _watch(settings)
 
 
 def _watch(settings: Settings, stop_when: Any = None) -> None:
@@ -133,6 +152,12 @@ def _watch(settings: Settings, stop_when: Any = None) -> None:
     watcher = Watcher(
         settings, store, enqueue, enqueue_chunk, queue_depth=lambda: queue_depth(celery)
     )
+    from worker import metrics
+    from worker.queue.connection import queue_depth as broker_depth
+
+    # the depth as `status` reads it, on a connection of its own: scrapes come on their own
+    # threads, never on the watcher's
+    metrics.serve_store(settings, store, queue_depth=lambda: broker_depth(settings))
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: watcher.stop())
     if stop_when is not None:
@@ -153,12 +178,13 @@ def _stop_on(watcher: Any, condition: Any) -> None:
 def worker(
     ctx: typer.Context,
     concurrency: Annotated[int | None, typer.Option(help="Worker processes.")] = None,
+    metrics_port: MetricsPort = None,
 ) -> None:
     """A Celery worker: parse, de-duplicate, enrich and store queued files.
 
-    SIGTERM or SIGINT, to this process or to its whole process group, stops it with status 0:
-    an idle worker at once, a running task after at most worker_soft_shutdown_timeout, when it
-    is cancelled and its message goes back to the queue (acks late)."""
+    SIGTERM, SIGINT or SIGQUIT, to this process or to its whole process group, stops it with
+    status 0: an idle worker at once, a running task after at most worker_soft_shutdown_timeout,
+    when it is cancelled and its message goes back to the queue (acks late)."""
     # Read by billiard when Celery is first imported, so set before that: pool processes then
     # ignore SIGTERM as they ignore SIGINT, and Celery cancels a task with SIGQUIT instead. A stop
     # signal sent to every process (systemd's control-group kill, `timeout`, Ctrl-C in a terminal)
@@ -177,12 +203,16 @@ def worker(
     from celery.utils.log import in_sighandler
     from celery.worker import state
 
+    from worker import metrics
     from worker.queue import QUEUE, create_app
 
-    settings = _settings(ctx)
+    settings = _with_metrics_port(_settings(ctx), metrics_port)
     _refuse_placeholder_password(settings)
     settings.ensure_dirs()
+    # before create_app, which imports prometheus_client (through the tasks): see metrics.py
+    metrics_dir = metrics.prepare_multiprocess(settings)
     celery = create_app(settings)
+
     stopping: list[str] = []
 
     def stop(controller: Any, signum: int) -> None:
@@ -229,7 +259,8 @@ def worker(
 
         def install_platform_tweaks(self, controller: Any) -> None:
             super().install_platform_tweaks(controller)
-            for name in ("SIGTERM", "SIGINT"):
+            # SIGQUIT, Celery's own cold shutdown, too: the same stop, with exit status 0
+            for name in ("SIGTERM", "SIGINT", "SIGQUIT"):
                 platforms.signals[name] = lambda signum, _frame: stop(controller, signum)
 
     celery.Worker = Worker
@@ -246,6 +277,8 @@ def worker(
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: sys.exit(0))
         preload(settings)  # before the pool forks: its children share the model
+    if metrics_dir is not None:
+        metrics.serve_worker(settings, metrics_dir)
     celery.worker_main(
         [
             "worker",
@@ -388,11 +421,23 @@ def ingest(
 ) -> None:
     """Process files in place (not moved), print a summary per file; exit 1 if any failed."""
     from worker.driver import FileDriver
+    from worker.ingest_progress import IngestProgress
+    from worker.log import logs_are_json
     from worker.pipeline import Resources
 
-    resources = Resources.build(_settings(ctx))
-    driver = FileDriver(resources)
-    summaries = [driver.ingest(path) for path in files]
+    settings = _settings(ctx)
+    resources = Resources.build(settings)
+    # a bar for a person at a terminal; never among JSON (logs or --json output)
+    progress = IngestProgress(
+        len(files), show=not as_json and not logs_are_json(settings.log_format)
+    )
+    driver = FileDriver(resources, on_stored=progress.stored)
+    summaries = []
+    with progress:
+        for path in files:
+            progress.file_started(path)
+            summaries.append(driver.ingest(path))
+            progress.file_done(summaries[-1])
     if as_json:
         out.print_json(data=[dataclasses.asdict(s) for s in summaries])
     else:
@@ -480,15 +525,37 @@ def rebuild_index(ctx: typer.Context) -> None:
 def status(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print as JSON.")] = False,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            help="Show it again every --interval until Ctrl-C: a live view on a terminal, one"
+            " JSON object per line with --json.",
+        ),
+    ] = False,
+    interval: Annotated[
+        float, typer.Option("--interval", min=0.1, help="Seconds between --watch snapshots.")
+    ] = 2.0,
 ) -> None:
-    """Files by state, articles, duplicates, queue depth, recent failures."""
-    from worker.queue.connection import queue_depth
+    """Files by state, articles, duplicates, queue depth, the oldest pending file's age,
+    articles per minute, busy workers, recent failures."""
+    from worker.snapshot import take_snapshot
     from worker.store import Store
 
     settings = _settings(ctx)
     store = Store.from_url(settings.resolved_store_url)
-    report = store.status()
-    report["queue_depth"] = queue_depth(settings)
+    if watch:
+        import functools
+
+        from worker.status_view import watch_status
+
+        try:
+            take = functools.partial(take_snapshot, store, settings)
+            watch_status(take, out, interval=interval, as_json=as_json)
+        finally:
+            store.close()
+        return
+    report = take_snapshot(store, settings).as_dict()
     store.close()
     if as_json:
         out.print_json(data=report)

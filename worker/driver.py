@@ -32,7 +32,7 @@ from typing import Any, Literal
 import structlog
 from sqlalchemy.engine import RowMapping
 
-from worker import faults, timings
+from worker import faults, metrics, timings
 from worker.errors import ConfigurationError, DumpError, FileChangedError, TransientError
 from worker.files import holds, move, places, sha256_file, write_error_report
 from worker.log import elapsed_ms, get_logger
@@ -155,8 +155,13 @@ def _collecting_timings(method: Callable[..., FileSummary | None]) -> Any:
 class FileDriver:
     """Runs files and chunks through the pipeline for one process's ``Resources``."""
 
-    def __init__(self, resources: Resources) -> None:
+    def __init__(
+        self, resources: Resources, on_stored: Callable[[int], object] | None = None
+    ) -> None:
+        """``on_stored``: told, after each commit, how many articles (sightings) it stored: a
+        whole file's or one chunk's. How ``ingest`` shows progress without this knowing how."""
         self.resources = resources
+        self.on_stored = on_stored
         self.settings = resources.settings
         self.store = resources.store
         self.ledger = resources.store.ledger
@@ -216,6 +221,8 @@ class FileDriver:
                 counts = publish_chunk(self.resources, file, chunk, run.owner)
             except DumpError as exc:
                 return self._fail(file, exc.report(), run, started)
+            if self.on_stored is not None:
+                self.on_stored(chunk["articles"])
             if not counts.file_complete:
                 return None
         faults.point("chunk.after_last_flip")
@@ -307,6 +314,8 @@ class FileDriver:
                     run.owner,
                 )
                 faults.point("publish.after_commit")
+                if self.on_stored is not None:
+                    self.on_stored(len(plan.articles))
                 return self._finish(self.ledger.get_file(sha256) or row, run, started)
         except DumpError as exc:
             return self._fail(row, exc.report(), run, started)
@@ -371,6 +380,7 @@ class FileDriver:
             timings=timings.current(),
             duration_ms=elapsed_ms(started),
         )
+        metrics.observe_file_done()
         return summary
 
     def _place(self, row: RowMapping, folder: Path, fault: str | None = None) -> Path:
@@ -430,6 +440,7 @@ class FileDriver:
         if not self.ledger.fail(sha256, error, str(target) if target else None, owner=run.owner):
             raise LeaseLostError(sha256)
         log.error("file.failed", **error, **moved_to, duration_ms=elapsed_ms(started))
+        metrics.observe_file_failed(error.get("code"))
         file = name if row["moves"] else row["path"]
         return FileSummary(file=file, sha256=sha256, state="failed", error=error)
 

@@ -26,7 +26,7 @@ _SHARED_PROCESSORS: list[structlog.types.Processor] = [
 
 def configure_logging(log_format: LogFormat = "auto", level: str = "INFO") -> None:
     """Configure structlog and the stdlib root logger. Safe to call more than once."""
-    use_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
+    use_json = logs_are_json(log_format)
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
         if use_json
@@ -67,6 +67,12 @@ def configure_logging(log_format: LogFormat = "auto", level: str = "INFO") -> No
         # not cached: tests (structlog.testing.capture_logs) and re-configuration must take effect
         cache_logger_on_first_use=False,
     )
+
+
+def logs_are_json(log_format: LogFormat) -> bool:
+    """Whether ``configure_logging`` writes JSON lines: asked by whatever else would draw on
+    stderr (``ingest``'s progress bar), which must then keep off it."""
+    return log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
 
 
 def _identity(

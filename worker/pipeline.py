@@ -21,7 +21,7 @@ from pathlib import Path
 
 from sqlalchemy.engine import RowMapping
 
-from worker import PIPELINE_VERSION
+from worker import PIPELINE_VERSION, metrics
 from worker.dedupe import NearDupConfig, article_id
 from worker.enrich import EnrichPipeline, build_pipeline
 from worker.files import copy_into_work, sha256_file
@@ -259,6 +259,7 @@ def publish_articles(
         failed=counts.failed,
         duration_ms=stage_ms("publish", started),
     )
+    metrics.observe_publish(counts)
     return counts
 
 

@@ -160,6 +160,19 @@ class Settings(BaseSettings):
         "check reads it to ping exactly this node); keep it private to one worker",
     )
 
+    metrics_port: int = Field(
+        0,
+        ge=0,
+        le=65535,
+        description="serve Prometheus metrics on this port (`watch`: the store's view; "
+        "`worker`: its own work; `run`: the watcher on it, the worker on the next). 0: off",
+    )
+    metrics_host: str = Field(
+        "127.0.0.1",
+        description="address the metrics endpoint listens on: loopback by default, so that "
+        "nothing is exposed by accident; 0.0.0.0 in a container (docker-compose.yml sets it)",
+    )
+
     @field_validator("inbox", "data_dir")
     @classmethod
     def _absolute(cls, path: Path) -> Path:

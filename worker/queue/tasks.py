@@ -9,6 +9,7 @@ worker has the file, so the message is simply done.
 from __future__ import annotations
 
 import gc
+import os
 import random
 import time
 from collections.abc import Callable
@@ -17,6 +18,7 @@ from typing import Any
 import structlog
 from celery import Celery, Task, signals
 
+from worker import metrics
 from worker.driver import FileDriver, Run, classify, retry_delay
 from worker.enrich import EnrichPipeline, build_pipeline
 from worker.log import configure_logging, elapsed_ms, get_logger
@@ -145,6 +147,14 @@ def register(app: Celery) -> None:
             preloaded=PipelineTask._preloaded is not None,
             duration_ms=elapsed_ms(started),
         )
+
+    @signals.worker_process_init.connect(weak=False)
+    def _metrics_in_child(**_: Any) -> None:
+        metrics.child_started()
+
+    @signals.worker_process_shutdown.connect(weak=False)
+    def _metrics_child_exited(pid: int | None = None, **_: Any) -> None:
+        metrics.child_exited(pid or os.getpid())
 
     @signals.task_prerun.connect(weak=False)
     def _bind_task(task_id: str, task: Task, **_: Any) -> None:

@@ -6,11 +6,14 @@ that stores a file's articles moves its ledger row on in the same transaction, t
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, and_, func, or_, select, update
+from sqlalchemy import Connection, Engine, Integer, and_, func, literal, or_, select, update
 from sqlalchemy.engine import RowMapping
 
 from worker.dedupe.near import MinhashSignature, NearDupConfig, Signature
@@ -18,7 +21,7 @@ from worker.models import ArticleRecord, Source
 from worker.store import near
 from worker.store.db import create_store_engine, insert_ignore
 from worker.store.ledger import STATES, Ledger, PublishCounts
-from worker.store.schema import articles, drops, files, sources
+from worker.store.schema import articles, chunks, drops, files, sources
 
 # Record fields that enrichers own (and `newsingest reenrich` may rewrite).
 ENRICHED_FIELDS = (
@@ -308,6 +311,50 @@ class Store:
 
     # --- status ---------------------------------------------------------------------------------
 
+    def metrics_snapshot(self) -> dict[str, Any]:
+        """What the watcher's metrics endpoint reads at each scrape, in three queries: files by
+        state, failed files by error code, the arrival time (``created_at``) of the oldest file
+        not yet done nor failed (None: none), and the article counts of ``status``."""
+        pending = [state for state in STATES if state not in ("done", "failed")]
+        code = files.c.error["code"].as_string()  # json_extract on SQLite, ->> on PostgreSQL
+        with self.engine.connect() as conn:
+            by_state = dict.fromkeys(STATES, 0)
+            oldest: float | None = None
+            for state, count, first in conn.execute(
+                select(files.c.state, func.count(), func.min(files.c.created_at)).group_by(
+                    files.c.state
+                )
+            ):
+                by_state[state] = count
+                if state in pending and (oldest is None or first < oldest):
+                    oldest = first
+            failures = {
+                (found or "unknown"): count
+                for found, count in conn.execute(
+                    select(code, func.count()).where(files.c.state == "failed").group_by(code)
+                )
+            }
+            records, versions, sightings, duplicate_files = conn.execute(
+                select(
+                    select(func.count()).select_from(articles).scalar_subquery(),
+                    select(func.count(articles.c.duplicate_of)).scalar_subquery(),
+                    select(func.count()).select_from(sources).scalar_subquery(),
+                    select(func.count())
+                    .select_from(drops)
+                    .where(drops.c.outcome == "duplicate")
+                    .scalar_subquery(),
+                )
+            ).one()
+        return {
+            "files": by_state,
+            "failures": failures,
+            "oldest_pending_at": oldest,
+            "articles": records - versions,  # stories, as in status()
+            "versions": versions,
+            "exact_duplicates": sightings - records,
+            "duplicate_files": duplicate_files,
+        }
+
     def status(self, recent_failures: int = 5) -> dict[str, Any]:
         with self.engine.connect() as conn:
             by_state = dict.fromkeys(STATES, 0)
@@ -349,6 +396,90 @@ class Store:
             "exact_duplicates": sightings - article_count,
             "recent_failures": failures,
         }
+
+    def oldest_pending_age(self, now: float | None = None) -> float | None:
+        """Seconds since the oldest file not yet done nor failed first arrived (its ledger row's
+        ``created_at``); None when nothing is pending. A file requeued after a fix counts from
+        its first arrival: the ledger keeps no time of the requeue apart from re-sends."""
+        now = time.time() if now is None else now
+        with self.engine.connect() as conn:
+            oldest = conn.execute(
+                select(func.min(files.c.created_at)).where(files.c.state.in_(PENDING_STATES))
+            ).scalar_one()
+        return None if oldest is None else max(0.0, now - oldest)
+
+    def articles_by_minute(self, minutes: int = 5, now: float | None = None) -> list[MinuteCount]:
+        """New article records stored in each of the last ``minutes`` UTC minutes, oldest first;
+        the last is the current minute, still running. Exact duplicates make no record (only a
+        source), so they are not counted.
+
+        ``ingested_at`` is an ISO 8601 UTC string (``datetime.isoformat``), so its first 16
+        characters name its minute and compare in time order as text: one indexed range query
+        (``ix_articles_order`` leads with it) that SQLite and PostgreSQL answer alike."""
+        now = time.time() if now is None else now
+        keys = [_minute_key(now - 60 * back) for back in range(minutes - 1, -1, -1)]
+        minute = func.substr(articles.c.ingested_at, 1, 16)
+        with self.engine.connect() as conn:
+            counted = dict(
+                conn.execute(
+                    select(minute, func.count())
+                    .where(articles.c.ingested_at >= keys[0])
+                    .group_by(minute)
+                ).all()
+            )
+        # minutes ahead of this clock (another host's) are not "the last minutes": left out
+        return [MinuteCount(key, counted.get(key, 0)) for key in keys]
+
+    def busy_holders(self, now: float | None = None) -> list[dict[str, Any]]:
+        """Work held under a live lease right now: one row per file or chunk being processed,
+        with its holder (a Celery task id, or ``ingest-<uuid>``). Each worker process holds one
+        piece at a time, so distinct holders are the worker processes busy now; idle ones hold
+        nothing and are not seen."""
+        now = time.time() if now is None else now
+        held_files = select(
+            files.c.task_id.label("holder"),
+            files.c.name.label("file"),
+            literal(None, Integer).label("chunk"),
+            files.c.lease_until,
+        ).where(files.c.state.in_(("processing", "stored")), files.c.lease_until > now)
+        held_chunks = (
+            select(
+                chunks.c.task_id.label("holder"),
+                files.c.name.label("file"),
+                chunks.c.number.label("chunk"),
+                chunks.c.lease_until,
+            )
+            .join(files, files.c.sha256 == chunks.c.sha256)
+            .where(chunks.c.state == "processing", chunks.c.lease_until > now)
+        )
+        with self.engine.connect() as conn:
+            rows = conn.execute(held_files.union_all(held_chunks)).mappings().all()
+        return sorted(
+            (
+                {
+                    "holder": row["holder"],
+                    "file": row["file"],
+                    "chunk": row["chunk"],
+                    "lease_left_s": round(row["lease_until"] - now, 1),
+                }
+                for row in rows
+            ),
+            key=lambda held: (held["file"], held["chunk"] if held["chunk"] is not None else -1),
+        )
+
+
+# Not yet done nor failed: waiting, being worked on, or stored and waiting for the move.
+PENDING_STATES = ("queued", "processing", "split", "stored")
+
+
+@dataclass(frozen=True, slots=True)
+class MinuteCount:
+    minute: str  # "2026-11-25T17:47", UTC
+    articles: int
+
+
+def _minute_key(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat()[:16]
 
 
 def _record(row: RowMapping, found_sources: list[Source]) -> ArticleRecord:
