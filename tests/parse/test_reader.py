@@ -86,6 +86,23 @@ class TestArchives:
         with pytest.raises(CorruptArchiveError):
             parse_dump(data)
 
+    @pytest.mark.parametrize("damage", ["encrypted", "unknown_method"])
+    def test_zip_member_zipfile_cannot_open(self, damage: str) -> None:
+        """An encrypted member or an unknown compression method (zipfile raises RuntimeError
+        and NotImplementedError for them, found by the fuzz test) is a corrupt archive too."""
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as archive:
+            archive.writestr("dump.txt", render_dump([HARBOUR], ["marker"]))
+        data = bytearray(buffer.getvalue())
+        central = data.find(b"PK\x01\x02")
+        if damage == "encrypted":  # general-purpose flag bit 0, in both headers
+            data[6] |= 1
+            data[central + 8] |= 1
+        else:  # compression method 99 (AES), which zipfile does not implement
+            data[8] = data[central + 10] = 99
+        with pytest.raises(CorruptArchiveError, match="cannot be read"):
+            parse_dump(bytes(data))
+
 
 class TestEncodings:
     @pytest.mark.parametrize("encoding", ["cp1256", "iso-8859-6", "utf-16-le", "utf-16-be"])

@@ -151,7 +151,10 @@ def _zip_parts(
                 parts.append(_text_part(member.filename, target, _head(target), scratch, number))
     except zipfile.BadZipFile as exc:
         raise CorruptArchiveError(f"the zip archive is corrupt: {exc}") from exc
-    except (OSError, EOFError, zlib.error) as exc:
+    except (OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
+        raise CorruptArchiveError(f"a zip member cannot be read: {exc}") from exc
+    except (NotImplementedError, RuntimeError) as exc:
+        # zipfile's words for a compression method it lacks and for an encrypted member
         raise CorruptArchiveError(f"a zip member cannot be read: {exc}") from exc
     if not parts:
         raise EmptyDumpError("the archive holds no file")
