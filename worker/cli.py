@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -174,6 +175,40 @@ def _stop_on(watcher: Any, condition: Any) -> None:
     watcher.stop()
 
 
+POOL_EXIT_GRACE = 3.0  # seconds: an idle pool process leaves within about 1 s of the pool's close
+
+
+def _stop_pool(pool: Any) -> None:
+    """Celery's pool.stop(), without waiting forever for a process of billiard's shared-queue
+    pool (the one on the embedded SQLite broker) that cannot leave.
+
+    Its idle processes take turns on one lock to read the shared task queue: one holds it while
+    it waits for a message. Killed then (SIGKILL, the OOM killer; or a replacement process, which
+    billiard's Supervisor thread forked, killed by Celery's parent-death SIGKILL when that thread
+    ends at the pool's close), it leaves the lock taken for good: the other processes never read
+    their stop sentinel, and pool.stop() joined them forever, whatever the stop signal. They get
+    billiard's TERM_SIGNAL (SIGQUIT, see REMAP_SIGTERM) instead, on which they leave by
+    SystemExit; what they ran is unacknowledged, so its message goes back to the queue."""
+    from billiard.pool import Pool
+
+    shared = getattr(pool, "_pool", None)
+    if type(shared) is Pool:  # not Celery's AsynPool (Redis): a queue for each process
+        pool.close()  # the stop sentinels go out
+        deadline = time.monotonic() + POOL_EXIT_GRACE
+        for process in list(shared._pool):
+            process.join(max(0.0, deadline - time.monotonic()))
+        for process in list(shared._pool):
+            if process.is_alive():
+                log.warning("worker.pool_process_stuck", pid=process.pid)
+                process.terminate()
+    pool.stop()
+    if type(shared) is Pool:
+        # Every pool process is gone, so the lock, if taken, is a dead one's: free it, or the
+        # pool's finalizer, which takes it at exit, hangs there.
+        shared._inqueue._rlock.acquire(False)
+        shared._inqueue._rlock.release()
+
+
 @app.command()
 def worker(
     ctx: typer.Context,
@@ -238,7 +273,7 @@ def worker(
                 # what still runs is cancelled; unacknowledged messages go back to the queue
                 consumer.cancel_active_requests()
                 if consumer.pool is not None:
-                    consumer.pool.stop()  # idle pool processes exit, finished tasks are acked
+                    _stop_pool(consumer.pool)  # idle pool processes exit, finished tasks are acked
         state.should_terminate = 0  # a cold shutdown, exit status 0
         # Now, not after the consumer loop's current wait for a message (on the embedded broker
         # up to 2 s, and then one more): Celery's hard shutdown raises it from its handler too.

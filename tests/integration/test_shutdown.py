@@ -265,3 +265,36 @@ def test_workers_on_one_host_have_distinct_node_names(tmp_path: Path, redis_url:
         for worker in workers:
             worker.stop(signal.SIGTERM)
     assert len(answered) == 2 and each_answered(answered), answered
+
+
+def _reading_the_task_queue(pid: int) -> bool:
+    """Is this idle pool process the one that waits on the pool's task queue (a pipe), holding
+    the queue's lock, rather than one that waits for the lock (a futex)?"""
+    return "pipe" in Path(f"/proc/{pid}/wchan").read_text()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGQUIT], ids=lambda s: s.name)
+def test_stop_after_the_pool_process_holding_the_queue_lock_was_killed(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
+    """On the embedded broker the idle pool processes take turns on the lock of billiard's shared
+    task queue; the one waiting for a message holds it. SIGKILLed (the OOM killer, `kill -9`),
+    it leaves the lock taken: the stop used to hang in the pool's join, then in its finalizer at
+    exit, on SIGTERM and on SIGQUIT (Celery's cold shutdown) alike. Now either stops the worker
+    within 10 s with status 0, the tree gone."""
+    process = _start(tmp_path, "worker")
+    holder = wait_until(
+        lambda: next(filter(_reading_the_task_queue, _children(process.process.pid)), None),
+        timeout=30,
+        what="the pool process reading the task queue",
+    )
+    os.kill(holder, signal.SIGKILL)
+    wait_until(  # billiard replaced it
+        lambda: _count(process, "worker.process_ready") >= CONCURRENCY + 1,
+        timeout=240,
+        what="the replacement pool process ready",
+    )
+    code, elapsed = _stop(process, sig, whole_group=False)
+    assert code == 0, f"exit status {code} after {sig.name} ({elapsed:.1f} s)"
+    assert elapsed <= STOP_DEADLINE, f"{sig.name} took {elapsed:.1f} s to stop"
+    wait_until(lambda: not _group_alive(process.process.pid), timeout=5, what="the tree gone")
