@@ -83,16 +83,21 @@ def running(tmp_path: Path) -> Iterator[tuple[NewsingestProcess, int]]:
     run.stop()
 
 
-def test_scraped_metrics_agree_with_the_store(running, settings: Settings) -> None:
-    run, port = running
+def _wait_for_both_roles(run: NewsingestProcess, event: str) -> None:
+    """Until ``run`` logged ``event`` for its watcher and for its worker."""
     wait_until(
         lambda: (
-            {e.get("role") for e in run.events() if e.get("event") == "metrics.serving"}
+            {e.get("role") for e in run.events() if e.get("event") == event}
             == {"watcher", "worker"}
         ),
         timeout=240,
-        what="both endpoints serving",
+        what=f"{event} from the watcher and the worker",
     )
+
+
+def test_scraped_metrics_agree_with_the_store(running, settings: Settings) -> None:
+    run, port = running
+    _wait_for_both_roles(run, "metrics.serving")
     serving = {e["role"]: e for e in run.events() if e.get("event") == "metrics.serving"}
     assert (serving["watcher"]["port"], serving["worker"]["port"]) == (port, port + 1)
     run.wait_for("worker.process_ready", timeout=240)
@@ -161,14 +166,7 @@ def test_a_port_in_use_costs_the_metrics_not_the_ingestion(
             name="run",
         )
         try:
-            wait_until(
-                lambda: (
-                    {e.get("role") for e in run.events() if e.get("event") == "metrics.unavailable"}
-                    == {"watcher", "worker"}
-                ),
-                timeout=240,
-                what="both endpoints refused",
-            )
+            _wait_for_both_roles(run, "metrics.unavailable")
             unavailable = [e for e in run.events() if e.get("event") == "metrics.unavailable"]
             assert {e["port"] for e in unavailable} == {port, port + 1}
             assert all(e["level"] == "warning" and e["error"] for e in unavailable)

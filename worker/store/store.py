@@ -315,7 +315,6 @@ class Store:
         """What the watcher's metrics endpoint reads at each scrape, in three queries: files by
         state, failed files by error code, the arrival time (``created_at``) of the oldest file
         not yet done nor failed (None: none), and the article counts of ``status``."""
-        pending = [state for state in STATES if state not in ("done", "failed")]
         code = files.c.error["code"].as_string()  # json_extract on SQLite, ->> on PostgreSQL
         with self.engine.connect() as conn:
             by_state = dict.fromkeys(STATES, 0)
@@ -326,7 +325,7 @@ class Store:
                 )
             ):
                 by_state[state] = count
-                if state in pending and (oldest is None or first < oldest):
+                if state in PENDING_STATES and (oldest is None or first < oldest):
                     oldest = first
             failures = {
                 (found or "unknown"): count
@@ -469,7 +468,8 @@ class Store:
 
 
 # Not yet done nor failed: waiting, being worked on, or stored and waiting for the move.
-PENDING_STATES = ("queued", "processing", "split", "stored")
+# every state but the two final ones
+PENDING_STATES = tuple(state for state in STATES if state not in ("done", "failed"))
 
 
 @dataclass(frozen=True, slots=True)
