@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Integer, and_, func, literal, or_, select, update
+from sqlalchemy import Connection, Engine, Integer, and_, func, literal, select, update
 from sqlalchemy.engine import RowMapping
 
 from worker.dedupe.near import MinhashSignature, NearDupConfig, Signature
@@ -21,6 +21,7 @@ from worker.models import ArticleRecord, Source
 from worker.store import near
 from worker.store.db import create_store_engine, insert_ignore
 from worker.store.ledger import STATES, Ledger, PublishCounts
+from worker.store.query import ArticleFilter, article_query, count_query
 from worker.store.schema import articles, chunks, drops, files, sources
 
 # Record fields that enrichers own (and `newsingest reenrich` may rewrite).
@@ -211,27 +212,30 @@ class Store:
 
     def iter_articles(
         self,
+        selected: ArticleFilter | None = None,
         *,
         include_duplicates: bool = False,
         article_id: str | None = None,
         limit: int | None = None,
     ) -> Iterator[ArticleRecord]:
-        """Records in the order they were first ingested, each with all its sources.
+        """Records in the order they were first ingested, each with all its sources: those
+        ``selected`` keeps (``worker/store/query.py``), or, without it, canonical records (all
+        with ``include_duplicates``; one story with ``article_id``), at most ``limit``.
 
-        Streamed: read a page of records at a time, with the sources of that page only, so that
-        neither a big store nor a ``limit`` of 10 reads more than it needs."""
-        query = select(articles).order_by(
-            articles.c.ingested_at, articles.c.first_sha256, articles.c.first_index
-        )
-        if article_id is not None:
-            query = query.where(
-                or_(articles.c.id == article_id, articles.c.duplicate_of == article_id)
+        Streamed: read a page of records at a time (on PostgreSQL through a server-side cursor),
+        with the sources of that page only, so that neither a big store nor a ``limit`` of 10
+        reads more than it needs, and memory does not grow with the store."""
+        if selected is None:
+            selected = ArticleFilter(
+                include_duplicates=include_duplicates, versions_of=article_id, limit=limit
             )
-        elif not include_duplicates:
-            query = query.where(articles.c.duplicate_of.is_(None))
-        if limit is not None:
-            query = query.limit(limit)
+        query = article_query(selected, self.engine.dialect.name)
         with self.engine.connect() as conn:
+            if conn.dialect.name == "postgresql":
+                # a reader paused by its consumer (`articles | less`) sits idle in its
+                # transaction between pages: it holds no row lock, so the session timeout meant
+                # for stuck writers (db.PG_IDLE_IN_TRANSACTION_TIMEOUT_S) is lifted for it alone
+                conn.exec_driver_sql("SET LOCAL idle_in_transaction_session_timeout = 0")
             result = conn.execution_options(stream_results=True).execute(query).mappings()
             for page in result.partitions(_PAGE):
                 found_sources: dict[str, list[Source]] = defaultdict(list)
@@ -251,6 +255,11 @@ class Store:
                     )
                 for row in page:
                     yield _record(row, found_sources.get(row["id"], []))
+
+    def count_articles(self, selected: ArticleFilter) -> int:
+        """How many records ``iter_articles(selected)`` gives."""
+        with self.engine.connect() as conn:
+            return conn.execute(count_query(selected, self.engine.dialect.name)).scalar_one()
 
     # --- re-enrichment --------------------------------------------------------------------------
 
