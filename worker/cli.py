@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import signal
 import subprocess
@@ -490,44 +489,316 @@ def ingest(
         raise typer.Exit(1)
 
 
+# --- reading records: articles and export -----------------------------------------------------
+
+_WHEN = (
+    "an ISO 8601 date or datetime (2026-11-25, 2026-11-25T17:47; UTC unless it has an offset"
+    " such as +02:00 or Z) or a time ago: 90m, 24h, 7d, 2w"
+)
+_FILTERS = "Filters (all given must match)"
+Since = Annotated[
+    str | None,
+    typer.Option(
+        "--since",
+        metavar="WHEN",
+        help=f"Ingested at or after WHEN: {_WHEN}.",
+        rich_help_panel=_FILTERS,
+    ),
+]
+Until = Annotated[
+    str | None,
+    typer.Option(
+        "--until",
+        metavar="WHEN",
+        help="Ingested before WHEN (same forms).",
+        rich_help_panel=_FILTERS,
+    ),
+]
+Language = Annotated[
+    str | None,
+    typer.Option(
+        "--language", metavar="CODE", help="ISO 639-1 code: en, ar, …", rich_help_panel=_FILTERS
+    ),
+]
+Country = Annotated[
+    str | None,
+    typer.Option(
+        "--country",
+        metavar="CODE",
+        help="ISO 3166-1 alpha-2 code among the record's countries (RU, sy: any case).",
+        rich_help_panel=_FILTERS,
+    ),
+]
+Person = Annotated[
+    str | None,
+    typer.Option(
+        "--person",
+        metavar="NAME",
+        help='A person in the record\'s entities, the whole name, any case ("Sergei Lavrov").',
+        rich_help_panel=_FILTERS,
+    ),
+]
+Org = Annotated[
+    str | None,
+    typer.Option(
+        "--org",
+        metavar="NAME",
+        help="An organisation in the entities, the whole name, any case.",
+        rich_help_panel=_FILTERS,
+    ),
+]
+Place = Annotated[
+    str | None,
+    typer.Option(
+        "--place",
+        metavar="NAME",
+        help="A place in the entities (entities.location), the whole name, any case.",
+        rich_help_panel=_FILTERS,
+    ),
+]
+Credit = Annotated[
+    str | None,
+    typer.Option(
+        "--credit",
+        metavar="NAME",
+        help="The image credit (AFP, AP, Reuters…), any case.",
+        rich_help_panel=_FILTERS,
+    ),
+]
+Search = Annotated[
+    str | None,
+    typer.Option(
+        "--search",
+        metavar="TEXT",
+        help="TEXT in the title or body, any case.",
+        rich_help_panel=_FILTERS,
+    ),
+]
+VersionsOf = Annotated[
+    str | None,
+    typer.Option(
+        "--versions-of",
+        metavar="ID",
+        help="The story of this article id: its canonical record and every version.",
+        rich_help_panel=_FILTERS,
+    ),
+]
+LegacyId = Annotated[
+    str | None, typer.Option("--id", hidden=True, help="Old name of --versions-of.")
+]
+IncludeAll = Annotated[
+    bool,
+    typer.Option(
+        "--all",
+        help="Include versions (near-duplicates), not only canonical records.",
+        rich_help_panel=_FILTERS,
+    ),
+]
+Limit = Annotated[
+    int | None,
+    typer.Option(
+        "--limit", min=0, metavar="N", help="At most this many records.", rich_help_panel=_FILTERS
+    ),
+]
+
+
+def _article_filter(
+    *,
+    since: str | None,
+    until: str | None,
+    language: str | None,
+    country: str | None,
+    person: str | None,
+    org: str | None,
+    place: str | None,
+    credit: str | None,
+    search: str | None,
+    versions_of: str | None,
+    legacy_id: str | None,
+    include_all: bool,
+    limit: int | None,
+) -> Any:
+    """The ``ArticleFilter`` of the options (``worker/store/query.py``); a bad value is a usage
+    error (exit 2)."""
+    from worker.store.query import ArticleFilter, parse_moment
+
+    def moment(text: str | None, option: str) -> Any:
+        try:
+            return None if text is None else parse_moment(text)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint=option) from None
+
+    if country is not None and not (len(country.strip()) == 2 and country.strip().isalpha()):
+        raise typer.BadParameter(
+            f"{country!r} is not an ISO 3166-1 alpha-2 code (RU, SY, US…)", param_hint="--country"
+        )
+    if legacy_id is not None and versions_of not in (None, legacy_id):
+        raise typer.BadParameter("give --versions-of or --id, not both", param_hint="--id")
+    return ArticleFilter(
+        since=moment(since, "--since"),
+        until=moment(until, "--until"),
+        language=language,
+        country=country,
+        person=person,
+        org=org,
+        place=place,
+        credit=credit,
+        search=search,
+        versions_of=versions_of if versions_of is not None else legacy_id,
+        include_duplicates=include_all,
+        limit=limit,
+    )
+
+
+def _choice(value: str, choices: tuple[str, ...], option: str = "--format") -> str:
+    if value.lower() not in choices:
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(choices)}", param_hint=option)
+    return value.lower()
+
+
+def _reader_gone() -> None:
+    """stdout's reader stopped early (``| head``): not an error. Later writes (Python's flush
+    at exit) go nowhere instead of raising again."""
+    import contextlib
+
+    # ValueError, OSError: no real file descriptor (a test's captured stdout)
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    raise typer.Exit(0)
+
+
 @app.command()
 def articles(
     ctx: typer.Context,
-    fmt: Annotated[str, typer.Option("--format", help="jsonl or table.")] = "jsonl",
-    include_all: Annotated[bool, typer.Option("--all", help="Include duplicates.")] = False,
-    article_id: Annotated[
-        str | None, typer.Option("--id", help="One story and its versions.")
-    ] = None,
-    limit: Annotated[
-        int | None, typer.Option("--limit", min=0, help="At most this many records.")
-    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", metavar="jsonl|csv|table", help="jsonl, csv or table.")
+    ] = "jsonl",
+    since: Since = None,
+    until: Until = None,
+    language: Language = None,
+    country: Country = None,
+    person: Person = None,
+    org: Org = None,
+    place: Place = None,
+    credit: Credit = None,
+    search: Search = None,
+    versions_of: VersionsOf = None,
+    legacy_id: LegacyId = None,
+    include_all: IncludeAll = False,
+    limit: Limit = None,
 ) -> None:
-    """Print the stored article records, in the order they were first ingested."""
+    """Print the stored article records, in the order they were first ingested, streamed: the
+    canonical records, or those the filters keep. jsonl: one record per line; csv: a header and
+    a row per record, lists and objects as JSON in their cells; table: for reading."""
+    fmt = _choice(fmt, ("jsonl", "csv", "table"))
+    selected = _article_filter(
+        since=since, until=until, language=language, country=country, person=person, org=org,
+        place=place, credit=credit, search=search, versions_of=versions_of, legacy_id=legacy_id,
+        include_all=include_all, limit=limit,
+    )  # fmt: skip
+    from worker.export import print_table, write_csv, write_jsonl
     from worker.store import Store
 
     store = Store.from_url(_settings(ctx).resolved_store_url)
-    records = store.iter_articles(
-        include_duplicates=include_all, article_id=article_id, limit=limit
-    )
-    if fmt == "jsonl":
-        write = sys.stdout.write
-        for record in records:
-            write(json.dumps(dataclasses.asdict(record), ensure_ascii=False) + "\n")
-    elif fmt == "table":
-        table = Table("id", "title", "language", "words", "credit", "sources")
-        for record in records:
-            table.add_row(
-                record.id[:12],
-                record.title,
-                record.language or "",
-                str(record.word_count or ""),
-                record.image_credit or "",
-                str(len(record.sources)),
+    records = store.iter_articles(selected)
+    try:
+        if fmt == "table":
+            print_table(records, out)
+        else:
+            for _ in (write_jsonl if fmt == "jsonl" else write_csv)(records, sys.stdout):
+                pass
+            sys.stdout.flush()
+    except BrokenPipeError:
+        _reader_gone()
+    finally:
+        records.close()
+        store.close()
+
+
+@app.command()
+def export(
+    ctx: typer.Context,
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            metavar="jsonl|csv|parquet",
+            help="jsonl, csv (as `articles`) or parquet (pip install 'newsingest[parquet]').",
+        ),
+    ] = "jsonl",
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            "-o",
+            dir_okay=False,
+            help="Write to this file (as NAME.part until it is complete). Without it (or '-'),"
+            " jsonl and csv go to stdout.",
+        ),
+    ] = None,
+    since: Since = None,
+    until: Until = None,
+    language: Language = None,
+    country: Country = None,
+    person: Person = None,
+    org: Org = None,
+    place: Place = None,
+    credit: Credit = None,
+    search: Search = None,
+    versions_of: VersionsOf = None,
+    include_all: IncludeAll = False,
+    limit: Limit = None,
+) -> None:
+    """Export the store's records, or those the filters keep (the same as `articles`: canonical
+    records unless --all), streamed to a file or stdout; a progress bar on a terminal."""
+    from worker.export import ExportProgress, ParquetUnavailable, parquet_schema
+    from worker.export import export as write_export
+    from worker.log import logs_are_json
+    from worker.store import Store
+
+    fmt = _choice(fmt, ("jsonl", "csv", "parquet"))
+    if output is not None and str(output) == "-":
+        output = None
+    if fmt == "parquet":
+        if output is None:
+            raise typer.BadParameter("Parquet is written to a file: give --output PATH")
+        try:
+            parquet_schema()
+        except ParquetUnavailable as exc:
+            from rich.markup import escape
+
+            Console(stderr=True).print(
+                f"[red]error[/red]: {escape(str(exc))}", highlight=False, soft_wrap=True
             )
-        out.print(table)
-    else:
-        raise typer.BadParameter("--format must be jsonl or table")
-    store.close()
+            raise typer.Exit(2) from None
+    selected = _article_filter(
+        since=since, until=until, language=language, country=country, person=person, org=org,
+        place=place, credit=credit, search=search, versions_of=versions_of, legacy_id=None,
+        include_all=include_all, limit=limit,
+    )  # fmt: skip
+    settings = _settings(ctx)
+    store = Store.from_url(settings.resolved_store_url)
+    started = time.perf_counter()
+    # a bar for a person at a terminal; never among JSON logs
+    progress = ExportProgress(show=not logs_are_json(settings.log_format))
+    records = store.iter_articles(selected)
+    try:
+        if progress.enabled:
+            progress.start(store.count_articles(selected), str(output or "stdout"))
+        written = write_export(records, fmt, output, sys.stdout, progress)
+    except BrokenPipeError:
+        _reader_gone()
+    finally:
+        progress.close()
+        records.close()
+        store.close()
+    log.info(
+        "export.done",
+        records=written,
+        format=fmt,
+        output=str(output) if output is not None else "-",
+        duration_ms=round((time.perf_counter() - started) * 1000, 1),
+    )
 
 
 @app.command("rebuild-index")

@@ -165,7 +165,8 @@ class TestIndexConfig:
             _publish(store, "b.txt", [BASE[1]])
 
     def test_cli_rebuild_and_articles(self, tmp_path: Path, monkeypatch):
-        """`rebuild-index` after a settings change, then `articles --id` shows the story."""
+        """`rebuild-index` after a settings change, then `articles --versions-of` shows the
+        story."""
         monkeypatch.chdir(tmp_path)
         url = f"sqlite:///{tmp_path}/cli.sqlite"
         store = Store.from_url(url)
@@ -177,7 +178,9 @@ class TestIndexConfig:
         result = runner.invoke(app, ["--store-url", url, "rebuild-index"])
         assert result.exit_code == 0, result.output
         assert "indexed 3 articles" in result.stdout
-        listing = runner.invoke(app, ["--store-url", url, "articles", "--id", first.id]).stdout
+        listing = runner.invoke(
+            app, ["--store-url", url, "articles", "--versions-of", first.id]
+        ).stdout
         story = [json.loads(line) for line in listing.splitlines()]
         assert [r["duplicate_of"] for r in story] == [None, first.id]
         canonical = runner.invoke(app, ["--store-url", url, "articles"]).stdout.splitlines()

@@ -143,8 +143,7 @@ def store(url: str) -> Iterator[Store]:
     store.close()
 
 
-@pytest.fixture
-def filled(store: Store) -> Store:
+def publish_stories(store: Store) -> None:
     """The stories published as a worker does: one file, the near-duplicate index deciding."""
     records = [
         replace(r, sources=[Source(file=FILE, sha256=SHA, index=i, line=1 + 10 * i)])
@@ -156,6 +155,11 @@ def filled(store: Store) -> Store:
         SHA, FILE, records, owner="t-query", failed=0, unplaced=0, encoding="utf-8"
     )
     assert (counts.new, counts.near_duplicates) == (5, 1)
+
+
+@pytest.fixture
+def filled(store: Store) -> Store:
+    publish_stories(store)
     return store
 
 
@@ -331,7 +335,7 @@ BIG = 20_000
 BODY_CHARS = 2_000
 
 
-def _bulk(store: Store, count: int) -> int:
+def bulk_insert(store: Store, count: int) -> int:
     """``count`` synthetic records and a source each, inserted directly (no index): the store
     as a reader sees it. Returns the characters of text stored."""
     start = datetime(2026, 1, 1, tzinfo=UTC)
@@ -370,7 +374,7 @@ class TestStreaming:
         further page is read only when the consumer gets to it."""
         import worker.store.store as store_module
 
-        _bulk(store, 10)
+        bulk_insert(store, 10)
         monkeypatch.setattr(store_module, "_PAGE", 3)
         statements: list[str] = []
 
@@ -394,7 +398,7 @@ class TestStreaming:
         of Python allocations while they are consumed one by one stays under a quarter of the
         text read (40 MB), which a reader that held them all would need at least (about 80 MB
         measured, with the objects around the text; about 5 MB streamed)."""
-        stored = _bulk(store, BIG)
+        stored = bulk_insert(store, BIG)
         tracemalloc.start()
         try:
             count = 0
@@ -413,7 +417,7 @@ class TestStreaming:
         keeps the result and sends it a page at a time."""
         store = Store.from_url(postgres_url)
         try:
-            _bulk(store, 5)
+            bulk_insert(store, 5)
             cursors: list[str] = []
 
             @event.listens_for(store.engine, "before_cursor_execute")
