@@ -137,6 +137,15 @@ BENCHES: tuple[Bench, ...] = (
         samples=False,
     ),
     Bench("cli_latency", {"smoke": ["--smoke"], "small": [], "full": []}, samples=False),
+    Bench(
+        "query_export",
+        {
+            "smoke": _options("--records 2000 --repeat 1"),
+            "small": _options("--records 20000"),
+            "full": [],  # 100,000 records, median of 3
+        },
+        samples=False,
+    ),
     Bench("latency", {"smoke": ["--smoke"], "small": [], "full": []}),
     Bench("memory", {"smoke": ["--smoke"], "small": [], "full": []}),
 )

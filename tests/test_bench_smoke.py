@@ -158,6 +158,7 @@ def test_run_all_sorts_outcomes(tmp_path: Path) -> None:
         "pipeline_throughput": "missing",
         "near_dup_scale": "skipped",
         "cli_latency": "missing",
+        "query_export": "missing",
         "latency": "missing",
         "memory": "missing",
     }
