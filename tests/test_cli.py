@@ -362,6 +362,11 @@ class TestExport:
         assert "pip install 'newsingest[parquet]'" in result.stderr
         assert not (tmp_path / "all.parquet").exists()
 
+    def test_an_output_in_no_folder_is_a_usage_error(self, cli, tmp_path: Path) -> None:
+        result = cli("export", "--output", "nowhere/out.jsonl")
+        assert result.exit_code == 2
+        assert "no folder 'nowhere'" in result.output
+
     def test_a_failed_export_leaves_no_file(self, cli, tmp_path: Path, seeded, monkeypatch):
         """Written as NAME.part and renamed when complete: a failure leaves neither."""
         import worker.export
@@ -390,10 +395,10 @@ class TestExport:
         assert not ExportProgress(show=False, console=terminal).enabled
         progress = ExportProgress(show=True, console=terminal)
         assert progress.enabled
-        progress.start(10, "out.jsonl")
+        progress.start(10, "[red]out{1}.jsonl")  # a file name is not markup
         progress.advance(10)
         progress.close()
-        assert "10/10" in screen.getvalue() and "export" in screen.getvalue()
+        assert "10/10" in screen.getvalue() and "[red]out{1}.jsonl" in screen.getvalue()
 
 
 class TestStatus:

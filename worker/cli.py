@@ -759,6 +759,8 @@ def export(
     fmt = _choice(fmt, ("jsonl", "csv", "parquet"))
     if output is not None and str(output) == "-":
         output = None
+    if output is not None and not output.parent.is_dir():
+        raise typer.BadParameter(f"no folder {str(output.parent)!r}", param_hint="--output")
     if fmt == "parquet":
         if output is None:
             raise typer.BadParameter("Parquet is written to a file: give --output PATH")

@@ -209,6 +209,7 @@ class ExportProgress:
     def start(self, total: int | None, label: str) -> None:
         if not self.enabled:
             return
+        from rich.markup import escape
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -227,10 +228,10 @@ class ExportProgress:
             TextColumn("records"),
             TimeElapsedColumn(),
             TimeRemainingColumn(),
-            TextColumn(label),
+            TextColumn("{task.description}"),
             console=self.console,
         )
-        self._task = self._progress.add_task("", total=total)
+        self._task = self._progress.add_task(escape(label), total=total)
         self._stack.enter_context(self._progress)
         self._stack.enter_context(logs_above_live())
 
