@@ -411,6 +411,34 @@ class TestStreaming:
         assert count == BIG
         assert peak < stored / 4, f"peak {peak / 1e6:.1f} MB while reading {stored / 1e6:.0f} MB"
 
+    @pytest.mark.parametrize(
+        "options",
+        [{}, {"since": datetime(2026, 1, 1, tzinfo=UTC)}, {"country": "RU"}, {"search": "x"}],
+    )
+    def test_sqlite_returns_the_first_record_without_sorting_the_store(
+        self, tmp_path: Path, options: dict
+    ):
+        """SQLite reads in ``ix_articles_order`` order, the first record at once: no temporary
+        b-tree of every matching record first (which the duplicate_of index led it to, without
+        statistics: ``articles --limit 10`` took 0.15-0.3 s on 100,000 records, now ms)."""
+        from sqlalchemy.dialects import sqlite
+
+        from worker.store.query import article_query
+
+        store = Store.from_url(f"sqlite:///{tmp_path}/plan.sqlite")
+        try:
+            bulk_insert(store, 50)
+            query = article_query(ArticleFilter(**options, limit=10), "sqlite")
+            sql = str(
+                query.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True})
+            )
+            with store.engine.connect() as conn:
+                plan = [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
+        finally:
+            store.close()
+        assert "ix_articles_order" in plan[0], plan
+        assert not any("TEMP B-TREE" in step for step in plan), plan
+
     @pytest.mark.integration
     def test_postgresql_reads_through_a_server_side_cursor(self, postgres_url: str):
         """On PostgreSQL the records' query runs in a named (server-side) cursor: the server
