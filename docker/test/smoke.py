@@ -13,8 +13,9 @@
    127.0.0.1:16379 and PostgreSQL on 127.0.0.1:15432 (never the machine's own 6379 / 5432):
    up, every service healthy, a dump of our own dropped into the watcher's inbox and its records
    read back with `newsingest articles`; --scale worker=2 (distinct Celery node names, running
-   containers not recreated, an idle worker stops within seconds); more dumps, `down` while they
-   are in flight, `up`, and every article of every dump stored exactly once; `down -v`.
+   containers not recreated, an idle worker stops within seconds); Flower through its profile
+   (healthy, 401 without the basic auth of .env, both workers seen with it); more dumps, `down`
+   while they are in flight, `up`, and every article of every dump stored exactly once; `down -v`.
 
 Exit status 0 on success, 1 on a failure (with the containers' logs), 77 when the test cannot
 run here (no apt-get, no privileges to start dockerd...): .ci/run then says it was skipped.
@@ -25,6 +26,7 @@ docker-compose 1.29 and compose v2 both work: `docker compose` when it exists, e
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import random
@@ -34,6 +36,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,7 +49,8 @@ PROJECT = "newsingest-smoke"
 COMPOSE_FILES = [ROOT / "docker-compose.yml", HERE / "compose.host.yml"]
 BASE_IMAGE = "newsingest-base:bookworm"
 LOCAL_IMAGES = {  # tag -> Dockerfile in docker/test/
-    "newsingest-python:bookworm": "python.Dockerfile",
+    "newsingest-python:bookworm": "python.Dockerfile",  # first: flower.Dockerfile builds on it
+    "newsingest-flower:bookworm": "flower.Dockerfile",
     "newsingest-redis:bookworm": "redis.Dockerfile",
     "newsingest-postgres:bookworm": "postgres.Dockerfile",
 }
@@ -421,6 +426,10 @@ def smoke(stack: Stack, files_in_flight: int) -> dict[str, float]:
         raise Failed(f"worker node names not distinct: {nodes}")
     step(f"2 workers, nodes {nodes}, no running container recreated")
 
+    t = time.monotonic()
+    flower(stack, nodes)
+    timings["flower"] = time.monotonic() - t
+
     new_worker = sorted(set(workers) - set(before))[0]
     t = time.monotonic()
     run(["docker", "stop", new_worker], capture=True)
@@ -466,6 +475,56 @@ def smoke(stack: Stack, files_in_flight: int) -> dict[str, float]:
         f"exactly once ({timings['recovery']:.1f} s)"
     )
     return timings
+
+
+FLOWER_URL = "http://127.0.0.1:15555"  # docker/test/compose.host.yml
+
+
+def flower(stack: Stack, nodes: list[str]) -> None:
+    """Flower (compose.host.yml's copy of the flower service, see there): up through its
+    profile, healthy, closed without the basic auth of .env, and showing both workers with it;
+    then removed again."""
+    step("--profile flower-smoke up -d flower-smoke")
+    stack("--profile", "flower-smoke", "up", "-d", "flower-smoke", capture=True)
+    stack.wait_healthy(expected=6)
+    auth = (ROOT / ".env").read_text(encoding="utf-8").split("FLOWER_BASIC_AUTH=")[1].split()[0]
+    user = auth.split(":", 1)[0]
+    for credentials, expected in ((None, 401), (f"{user}:wrong", 401)):
+        status = http_status(f"{FLOWER_URL}/api/workers", credentials)
+        if status != expected:
+            raise Failed(f"Flower answered {status} to credentials {credentials!r}")
+    deadline = time.monotonic() + 60
+    seen: list[str] = []
+    while time.monotonic() < deadline:
+        seen = sorted(json.loads(http_body(f"{FLOWER_URL}/api/workers?refresh=1", auth)))
+        if set(nodes) <= set(seen):
+            break
+        time.sleep(2)
+    else:
+        raise Failed(f"Flower sees workers {seen}, not {nodes}")
+    step(f"Flower healthy, 401 without its basic auth, sees workers {seen}")
+    stack("--profile", "flower-smoke", "rm", "-s", "-f", "flower-smoke", capture=True)
+
+
+def _request(url: str, credentials: str | None) -> urllib.request.Request:
+    request = urllib.request.Request(url)
+    if credentials is not None:
+        token = base64.b64encode(credentials.encode()).decode()
+        request.add_header("Authorization", f"Basic {token}")
+    return request
+
+
+def http_status(url: str, credentials: str | None) -> int:
+    try:
+        with urllib.request.urlopen(_request(url, credentials), timeout=10) as response:
+            return response.status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def http_body(url: str, credentials: str) -> str:
+    with urllib.request.urlopen(_request(url, credentials), timeout=30) as response:
+        return response.read().decode()
 
 
 def swap_env(password: str) -> Path | None:
@@ -517,7 +576,8 @@ def main() -> int:
         build_images()
         step(f"local images ready in {time.monotonic() - t:.1f} s")
         stack = Stack(compose)
-        stack("down", "-v", check=False, capture=True)  # what an interrupted run left
+        # what an interrupted run left
+        stack("--profile", "flower-smoke", "down", "-v", check=False, capture=True)
         saved = swap_env(secrets.token_hex(12))
         swapped = True
         timings = smoke(stack, options.files)
@@ -537,7 +597,15 @@ def main() -> int:
     finally:
         if stack is not None and not options.keep:
             step("down -v")
-            stack("down", "-v", "--remove-orphans", check=False, capture=True)
+            stack(
+                "--profile",
+                "flower-smoke",
+                "down",
+                "-v",
+                "--remove-orphans",
+                check=False,
+                capture=True,
+            )
         if swapped:
             restore_env(saved)
         if not options.keep:
