@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import signal
 import subprocess
@@ -801,6 +802,36 @@ def export(
         output=str(output) if output is not None else "-",
         duration_ms=round((time.perf_counter() - started) * 1000, 1),
     )
+
+
+@app.command()
+def migrate(
+    ctx: typer.Context,
+    check: Annotated[
+        bool,
+        typer.Option("--check", help="Only say whether the store needs migrating (exit 1 if so)."),
+    ] = False,
+) -> None:
+    """Bring the store's schema up to this version (Alembic migrations, under a lock). Workers,
+    the watcher and every command do the same when they open the store; run it first to see
+    a long migration through, or with --check to see where a store stands."""
+    from worker.store import migrate as migrations
+    from worker.store.db import create_store_engine
+
+    url = _settings(ctx).resolved_store_url
+    engine = create_store_engine(url, migrate=False)
+    with engine.connect() as conn:
+        before = migrations.current_revision(conn)
+    if check:
+        engine.dispose()
+        typer.echo(json.dumps({"revision": before, "head": migrations.HEAD}))
+        raise typer.Exit(0 if before == migrations.HEAD else 1)
+    engine.dispose()
+    engine = create_store_engine(url)
+    with engine.connect() as conn:
+        after = migrations.current_revision(conn)
+    engine.dispose()
+    typer.echo(json.dumps({"from": before, "revision": after, "head": migrations.HEAD}))
 
 
 @app.command("rebuild-index")

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from worker.store.db import OutdatedStoreError, create_store_engine
+from worker.store.db import create_store_engine
+from worker.store.migrate import OutdatedStoreError
 
 
 def test_a_store_without_this_versions_columns_is_refused(tmp_path: Path) -> None:
-    """A 0.2.0-style ledger (no lease heartbeat columns) fails at open, not mid-publish."""
+    """A pre-0.2.0 ledger (no lease heartbeat columns, no moves) fails at open, not mid-publish:
+    there is no migration from it."""
     path = tmp_path / "old.sqlite"
     with sqlite3.connect(path) as conn:
         conn.execute(
@@ -20,7 +22,7 @@ def test_a_store_without_this_versions_columns_is_refused(tmp_path: Path) -> Non
             "NULL, task_id VARCHAR(64), lease_until FLOAT, enqueued_at FLOAT, created_at FLOAT "
             "NOT NULL, updated_at FLOAT NOT NULL)"
         )
-    with pytest.raises(OutdatedStoreError, match=r"files\.task_retries"):
+    with pytest.raises(OutdatedStoreError, match=r"files\.moves"):
         create_store_engine(f"sqlite:///{path}")
 
 

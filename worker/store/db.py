@@ -5,12 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import URL, Engine, create_engine, event, insert, inspect, make_url, text
+from sqlalchemy import URL, Engine, create_engine, event, insert, make_url, text
 from sqlalchemy.sql.dml import Insert
 from sqlalchemy.sql.schema import Table
 
-from worker.errors import ConfigurationError
-from worker.store.schema import metadata
+from worker.store.migrate import ensure_current
 
 # Several processes (watcher, workers, CLI) share one SQLite file: wait for a lock, don't fail.
 _SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -57,15 +56,18 @@ def create_store_engine(
     lock_timeout_s: float | None = PG_LOCK_TIMEOUT_S,
     statement_timeout_s: float | None = PG_STATEMENT_TIMEOUT_S,
     idle_in_transaction_timeout_s: float | None = PG_IDLE_IN_TRANSACTION_TIMEOUT_S,
+    migrate: bool = True,
     **kwargs: Any,
 ) -> Engine:
-    """An engine for ``url`` with the schema created if missing.
+    """An engine for ``url`` with the schema created if missing, or migrated to this version's
+    (``worker.store.migrate``).
 
     On PostgreSQL (libpq drivers: psycopg, psycopg2) every session gets ``lock_timeout``,
     ``statement_timeout`` and ``idle_in_transaction_session_timeout`` (seconds here; 0 disables
     one, None leaves the server's setting) and TCP keepalives, added to what the URL sets: the
     URL's own ``options`` (a ``search_path``, say) and libpq parameters are kept, and win over
     these defaults where they set the same thing. SQLite ignores these arguments.
+    With ``migrate=False`` the schema is left as found (``newsingest migrate --check``).
     """
     if url.startswith("sqlite"):
         database = make_url(url).database
@@ -94,44 +96,16 @@ def create_store_engine(
             )
             kwargs["connect_args"] = connect_args
         engine = create_engine(parsed, pool_pre_ping=True, **kwargs)
+    if not migrate:
+        return engine
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
-            # N workers starting together on a fresh database would race to create the same
-            # tables (duplicate pg_type rows): one creates them, the others wait, then find them.
+            # N workers starting together on a fresh (or older) database would race to create
+            # or migrate the same tables: one does it, the others wait, then find them current.
+            # (SQLite: the BEGIN IMMEDIATE of every transaction is that lock.)
             conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SCHEMA_LOCK})
-        metadata.create_all(conn)
-        _require_current_schema(conn)
+        ensure_current(conn)
     return engine
-
-
-class OutdatedStoreError(ConfigurationError):
-    """The store was made by an older newsingest: tables lack columns this version writes."""
-
-    code = "outdated_store"
-    hint = (
-        "this store was made by an older newsingest; keep it with that version, or move the "
-        "data folder (or database) aside and ingest the dumps again"
-    )
-
-
-def _require_current_schema(conn: Any) -> None:
-    """Refuse, with a clear message, a store whose tables lack columns of this version.
-
-    ``create_all`` makes missing tables but never alters existing ones, so a store made by 0.2.0
-    would otherwise fail later, mid-publish, on an unknown column.
-    """
-    inspector = inspect(conn)
-    missing = [
-        f"{table.name}.{column.name}"
-        for table in metadata.sorted_tables
-        for column in table.columns
-        if column.name not in {c["name"] for c in inspector.get_columns(table.name)}
-    ]
-    if missing:
-        raise OutdatedStoreError(
-            f"the store lacks columns of this version ({', '.join(missing[:6])}"
-            f"{', …' if len(missing) > 6 else ''})"
-        )
 
 
 def _libpq_session_args(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Column,
     Float,
@@ -16,6 +15,8 @@ from sqlalchemy import (
     Table,
     Text,
 )
+
+from worker.store.types import EpochTime, IsoTime, json_column_type
 
 metadata = MetaData()
 
@@ -35,12 +36,12 @@ files = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("task_id", String(64)),  # the lease holder
     Column("task_retries", Integer, nullable=False, default=0),  # its Celery retry number
-    Column("lease_until", Float),  # epoch seconds; renewed by the holder's heartbeat
-    Column("enqueued_at", Float),  # last time a message was sent for it
-    Column("next_send_at", Float),  # the reconciler re-sends no earlier than this (backoff)
+    Column("lease_until", EpochTime),  # epoch seconds; renewed by the holder's heartbeat
+    Column("enqueued_at", EpochTime),  # last time a message was sent for it
+    Column("next_send_at", EpochTime),  # the reconciler re-sends no earlier than this (backoff)
     Column("sends", Integer, nullable=False, default=0),  # re-sends so far: the backoff exponent
-    Column("created_at", Float, nullable=False),
-    Column("updated_at", Float, nullable=False),
+    Column("created_at", EpochTime, nullable=False),
+    Column("updated_at", EpochTime, nullable=False),
     Column("encoding", String(32)),
     Column("found", Integer),
     Column("new", Integer),
@@ -48,7 +49,7 @@ files = Table(
     Column("near_duplicates", Integer),  # of the new: versions of a story stored before
     Column("failed", Integer),
     Column("unplaced", Integer),
-    Column("error", JSON),
+    Column("error", json_column_type()),
     Column("final_path", Text),  # processed/… or failed/…, decided before the move
     Column("moves", Integer, nullable=False, default=1),  # 0: `ingest` leaves files in place
 )
@@ -72,9 +73,9 @@ chunks = Table(
     Column("attempts", Integer, nullable=False, default=0),
     Column("task_id", String(64)),
     Column("task_retries", Integer, nullable=False, default=0),
-    Column("lease_until", Float),
-    Column("enqueued_at", Float),
-    Column("next_send_at", Float),
+    Column("lease_until", EpochTime),
+    Column("enqueued_at", EpochTime),
+    Column("next_send_at", EpochTime),
     Column("sends", Integer, nullable=False, default=0),
     Column("found", Integer),
     Column("new", Integer),
@@ -91,7 +92,7 @@ drops = Table(
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("sha256", String(64), nullable=False, index=True),
     Column("name", Text, nullable=False),
-    Column("dropped_at", Float, nullable=False),
+    Column("dropped_at", EpochTime, nullable=False),
     Column("outcome", String(16), nullable=False),  # queued | duplicate
     # the inbox file's "dev:ino:size:mtime_ns": the same file taken again after a crash resumes
     # its drop instead of making a second one
@@ -111,20 +112,20 @@ articles = Table(
     Column("language", String(8)),
     Column("word_count", Integer),
     Column("reading_time_s", Integer),
-    Column("entities", JSON),
-    Column("countries", JSON),
-    Column("keywords", JSON),
-    Column("quotes", JSON),
+    Column("entities", json_column_type()),
+    Column("countries", json_column_type()),
+    Column("keywords", json_column_type()),
+    Column("quotes", json_column_type()),
     Column("duplicate_of", String(64), index=True),
     Column("similarity", Float),
     # The file that first brought this text: makes a file's "new" count the same after a crash.
     Column("first_sha256", String(64), nullable=False),
-    Column("ingested_at", String(40), nullable=False),
+    Column("ingested_at", IsoTime, nullable=False),
     Column("pipeline_version", String(40), nullable=False),
     Column("first_index", Integer, nullable=False),  # its position in that file
     # {enricher: "ExceptionType: message"} for enrichers that failed on it, SQL NULL when none did
     # (none_as_null: `IS NULL` finds the clean ones; `reenrich --failed` the others)
-    Column("enrich_errors", JSON(none_as_null=True)),
+    Column("enrich_errors", json_column_type(none_as_null=True)),
 )
 
 sources = Table(

@@ -421,17 +421,22 @@ class Store:
         the last is the current minute, still running. Exact duplicates make no record (only a
         source), so they are not counted.
 
-        ``ingested_at`` is an ISO 8601 UTC string (``datetime.isoformat``), so its first 16
-        characters name its minute and compare in time order as text: one indexed range query
-        (``ix_articles_order`` leads with it) that SQLite and PostgreSQL answer alike."""
+        One indexed range query (``ix_articles_order`` leads with ``ingested_at``), grouped by
+        the minute as text: ISO 8601 text on SQLite (its first 16 characters), ``timestamptz``
+        on PostgreSQL (formatted in UTC)."""
         now = time.time() if now is None else now
         keys = [_minute_key(now - 60 * back) for back in range(minutes - 1, -1, -1)]
-        minute = func.substr(articles.c.ingested_at, 1, 16)
+        if self.engine.dialect.name == "postgresql":
+            minute = func.to_char(
+                func.timezone("UTC", articles.c.ingested_at), 'YYYY-MM-DD"T"HH24:MI'
+            )
+        else:
+            minute = func.substr(articles.c.ingested_at, 1, 16)
         with self.engine.connect() as conn:
             counted = dict(
                 conn.execute(
                     select(minute, func.count())
-                    .where(articles.c.ingested_at >= keys[0])
+                    .where(articles.c.ingested_at >= f"{keys[0]}:00+00:00")
                     .group_by(minute)
                 ).all()
             )

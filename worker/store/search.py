@@ -1,0 +1,77 @@
+"""Full-text search over title and body, through each backend's own index (migration 0002).
+
+The user's words are read the way web search boxes read them, on both backends: words must all
+occur, ``"a phrase"`` in that order, ``OR`` between two alternatives, ``-word`` must not occur.
+PostgreSQL parses them with ``websearch_to_tsquery`` in the text search configuration of each
+language the store holds (an article's ``search`` vector was made in its own language's), so an
+English query finds ``elections`` by ``election``; SQLite's FTS5 index stems with Porter (English)
+and folds case and diacritics for every language.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from sqlalchemy import ColumnElement, Connection, func, literal_column, or_, select, text
+
+from worker.store.schema import articles
+
+# a "quoted phrase" (perhaps -"excluded"), or a word
+_TOKEN = re.compile(r'(-?)"([^"]*)"|(\S+)')
+
+
+def distinct_languages(conn: Connection) -> list[str | None]:
+    return list(conn.execute(select(articles.c.language).distinct()).scalars())
+
+
+def search_clause(
+    dialect: str, query: str, languages: Iterable[str | None] = ("en",)
+) -> ColumnElement[bool]:
+    """A WHERE clause over ``articles``: the records whose title or body match ``query``.
+
+    ``languages``: on PostgreSQL, the languages whose configurations parse the query (those the
+    store holds, or the one the user filters on), through migration 0002's
+    ``newsingest_ts_config()``; ``simple`` is always among them."""
+    if not query.strip():
+        raise ValueError("an empty search")
+    if dialect == "postgresql":
+        configs = {func.newsingest_ts_config(language) for language in languages if language}
+        parsed = [func.websearch_to_tsquery(literal_column("'simple'::regconfig"), query)]
+        parsed += [func.websearch_to_tsquery(config, query) for config in configs]
+        vector = literal_column("articles.search")
+        return or_(*(vector.op("@@")(tsquery) for tsquery in parsed))
+    match = fts5_query(query)
+    return articles.c.id.in_(
+        text(
+            "SELECT article_id FROM articles_fts_map WHERE rowid IN "
+            "(SELECT rowid FROM articles_fts WHERE articles_fts MATCH :fts_query)"
+        ).bindparams(fts_query=match)
+    )
+
+
+def fts5_query(query: str) -> str:
+    """The web-search syntax above as an FTS5 query, every word quoted (so that no character
+    of the user's is FTS5 syntax): ``a b OR c -d "e f"`` -> ``"a" ("b" OR "c") "e f" NOT "d"``."""
+    wanted: list[str] = []
+    unwanted: list[str] = []
+    pending_or = False
+    for negated_phrase, phrase, word in _TOKEN.findall(query):
+        if word == "OR" and wanted:
+            pending_or = True
+            continue
+        negated = bool(negated_phrase) or (word.startswith("-") and len(word) > 1)
+        term = phrase if phrase or negated_phrase else word.removeprefix("-") if negated else word
+        if not term.strip():
+            continue
+        quoted = '"' + term.replace('"', '""') + '"'
+        if negated:
+            unwanted.append(quoted)
+        elif pending_or:
+            wanted[-1] = f"({wanted[-1].strip('()')} OR {quoted})"
+        else:
+            wanted.append(quoted)
+        pending_or = False
+    if not wanted:
+        raise ValueError(f"nothing to search for in {query!r} (only excluded words)")
+    return " ".join(wanted) + "".join(f" NOT {term}" for term in unwanted)
