@@ -340,6 +340,29 @@ class TestExport:
             assert row["ingested_at"].isoformat() == record["ingested_at"]
         assert self._done_event(result)["format"] == "parquet"
 
+    def test_parquet_row_groups_from_smaller_arrow_batches(self, tmp_path: Path, monkeypatch):
+        """Records become Arrow data a few at a time; row groups still hold PARQUET_ROW_GROUP
+        records each, in order."""
+        pq = pytest.importorskip("pyarrow.parquet")
+        import worker.export
+        from worker.models import ArticleRecord
+
+        monkeypatch.setattr(worker.export, "PARQUET_ROW_GROUP", 5)
+        monkeypatch.setattr(worker.export, "_ARROW_BATCH", 2)
+        records = [
+            ArticleRecord(
+                id=str(i), title=f"t{i}", body="b", image_caption=None, image_credit=None,
+                ingested_at="2026-11-25T17:47:37+00:00",
+            )
+            for i in range(12)
+        ]  # fmt: skip
+        with (tmp_path / "r.parquet").open("wb") as stream:
+            assert sum(worker.export.write_parquet(iter(records), stream)) == 12
+        parquet = pq.ParquetFile(tmp_path / "r.parquet")
+        groups = [parquet.metadata.row_group(i).num_rows for i in range(parquet.num_row_groups)]
+        assert groups == [5, 5, 2]
+        assert parquet.read().column("id").to_pylist() == [str(i) for i in range(12)]
+
     def test_parquet_of_an_empty_selection_is_a_valid_file(self, cli, tmp_path: Path) -> None:
         pq = pytest.importorskip("pyarrow.parquet")
         result = cli("export", "--format", "parquet", "-o", "none.parquet", "--language", "xx")

@@ -32,6 +32,7 @@ from worker.models import ArticleRecord
 
 FIELDS = tuple(f.name for f in dataclasses.fields(ArticleRecord))
 PARQUET_ROW_GROUP = 10_000  # records a Parquet row group holds (and the writer in memory)
+_ARROW_BATCH = 1_000  # records turned into Arrow data at a time
 PARQUET_HINT = "pip install 'newsingest[parquet]'"
 TABLE_BATCH = 100  # rows per printed batch of --format table
 
@@ -134,21 +135,32 @@ def _parquet_row(record: ArticleRecord) -> dict[str, Any]:
 
 def write_parquet(records: Iterable[ArticleRecord], stream: IO[bytes]) -> Iterator[int]:
     """Row groups of ``PARQUET_ROW_GROUP`` records through ``pyarrow.parquet.ParquetWriter``;
-    yields after each record. A store with no record gives a file with the schema and no row."""
+    yields after each record. A store with no record gives a file with the schema and no row.
+
+    Records become Arrow data ``_ARROW_BATCH`` at a time, so that a row group is held once, as
+    Arrow columns, not also as Python objects."""
     schema = parquet_schema()
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     with pq.ParquetWriter(stream, schema, compression="zstd") as writer:
+        batches: list[Any] = []
         rows: list[dict[str, Any]] = []
+        held = 0
         for record in records:
             rows.append(_parquet_row(record))
-            if len(rows) == PARQUET_ROW_GROUP:
-                writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+            if len(rows) == _ARROW_BATCH or held + len(rows) == PARQUET_ROW_GROUP:
+                batches.append(pa.RecordBatch.from_pylist(rows, schema=schema))
+                held += len(rows)
                 rows = []
+            if held == PARQUET_ROW_GROUP:
+                writer.write_table(pa.Table.from_batches(batches, schema=schema))
+                batches, held = [], 0
             yield 1
         if rows:
-            writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+            batches.append(pa.RecordBatch.from_pylist(rows, schema=schema))
+        if batches:
+            writer.write_table(pa.Table.from_batches(batches, schema=schema))
 
 
 WRITERS: dict[str, Callable[[Iterable[ArticleRecord], Any], Iterator[int]]] = {
