@@ -148,6 +148,12 @@ BENCHES: tuple[Bench, ...] = (
     ),
     Bench("latency", {"smoke": ["--smoke"], "small": [], "full": []}),
     Bench("memory", {"smoke": ["--smoke"], "small": [], "full": []}),
+    # our labelled set (tests/enrich/eval): the model is what is measured, at every size
+    Bench(
+        "enrich_eval",
+        {"smoke": _options("--repeat 1"), "small": [], "full": []},
+        samples=False,
+    ),
 )
 NAMES = tuple(bench.name for bench in BENCHES)
 

@@ -161,6 +161,7 @@ def test_run_all_sorts_outcomes(tmp_path: Path) -> None:
         "query_export": "missing",
         "latency": "missing",
         "memory": "missing",
+        "enrich_eval": "missing",
     }
     reasons = {b["bench"]: b["reason"] for b in data["benches"]}
     assert "SKIP: nothing to do" in reasons["ingest_throughput"]
