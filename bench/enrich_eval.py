@@ -271,14 +271,20 @@ def best_time(run: Any, repeat: int) -> tuple[float, Any]:
 
 
 def figures(ours: Summary, raw: Summary, speed: tuple[float, float], n: int) -> list[Figure]:
-    def figure(name: str, value: float | None, baseline: float | None, target: str = "") -> Figure:
+    def figure(
+        name: str,
+        value: float | None,
+        baseline: float | None,
+        target: str = "",
+        baseline_name: str = "raw spaCy",
+    ) -> Figure:
         note = None if value is not None else "not defined on this set (nothing to count)"
         return Figure(
             BENCH,
             name,
             value,
             "" if "articles" not in name else "articles",
-            baseline_name="raw spaCy",
+            baseline_name=baseline_name,
             baseline_value=baseline,
             target=target or None,
             note=note,
@@ -311,6 +317,7 @@ def figures(ours: Summary, raw: Summary, speed: tuple[float, float], n: int) -> 
             float(ours.overlapping_articles),
             float(raw.overlapping_articles),
             TARGETS["articles with overlapping key phrases"],
+            baseline_name="raw YAKE (top 10)",
         )
     )
     speed_figure = Figure(
