@@ -163,8 +163,34 @@ def _watch(settings: Settings, stop_when: Any = None) -> None:
         signal.signal(signum, lambda *_: watcher.stop())
     if stop_when is not None:
         threading.Thread(target=_stop_on, args=(watcher, stop_when), daemon=True).start()
-    watcher.run()
+    relay = _relay(settings, store)
+    if relay is not None:
+        relaying = threading.Thread(target=relay.run, name="outbox-relay", daemon=True)
+        relaying.start()
+    try:
+        watcher.run()
+    finally:
+        if relay is not None:
+            relay.stop()
+            relaying.join(timeout=15)
     store.close()
+
+
+def _relay(settings: Settings, store: Any) -> Any:
+    """The outbox relay for this configuration (worker/outbox.py), or None without any
+    destination: a Redis stream when the broker is Redis, the webhook when one is set."""
+    from worker.outbox import RedisStream, Relay, Webhook
+
+    destinations: list[Any] = []
+    broker = settings.resolved_broker_url
+    if settings.stream_key and broker.startswith(("redis://", "rediss://", "unix://")):
+        destinations.append(RedisStream(broker, settings.stream_key, settings.stream_maxlen))
+    if settings.webhook_url and settings.webhook_secret is not None:
+        secret = settings.webhook_secret.get_secret_value()
+        destinations.append(Webhook(settings.webhook_url, secret))
+    if not destinations:
+        return None
+    return Relay(store, destinations, settings.relay_interval_seconds)
 
 
 def _stop_on(watcher: Any, condition: Any) -> None:
@@ -832,6 +858,78 @@ def migrate(
         after = migrations.current_revision(conn)
     engine.dispose()
     typer.echo(json.dumps({"from": before, "revision": after, "head": migrations.HEAD}))
+
+
+@app.command()
+def tail(
+    ctx: typer.Context,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Go on printing new records as they arrive.")
+    ] = False,
+    lines: Annotated[
+        int,
+        typer.Option("--lines", "-n", min=0, help="Start with the last N records announced."),
+    ] = 10,
+    after: Annotated[
+        int | None,
+        typer.Option(
+            "--after",
+            min=0,
+            metavar="SEQ",
+            help="Start after this announcement number (each line's _seq), e.g. to resume.",
+        ),
+    ] = None,
+    since: Since = None,
+    until: Until = None,
+    language: Language = None,
+    country: Country = None,
+    person: Person = None,
+    org: Org = None,
+    place: Place = None,
+    credit: Credit = None,
+    search: Search = None,
+    versions_of: VersionsOf = None,
+    interval: Annotated[
+        float, typer.Option("--interval", min=0.05, help="Seconds between looks (SQLite).")
+    ] = 0.5,
+) -> None:
+    """Print new records as the store announces them (its outbox), in commit order, one JSON
+    line each with its announcement number ``_seq``; versions included. With --follow, until
+    Ctrl-C: pipe the live feed into jq or another tool."""
+    selected = _article_filter(
+        since=since, until=until, language=language, country=country, person=person, org=org,
+        place=place, credit=credit, search=search, versions_of=versions_of, legacy_id=None,
+        include_all=True, limit=None,
+    )  # fmt: skip
+    from worker.export import record_dict
+    from worker.outbox import AnnouncementWaiter
+    from worker.store import Store
+
+    store = Store.from_url(_settings(ctx).resolved_store_url)
+    position = after if after is not None else max(0, store.last_announced() - lines)
+    waiter = AnnouncementWaiter(store) if follow else None
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as on Ctrl-C
+    try:
+        while True:
+            newest = store.last_announced()
+            while position < newest:
+                window = min(newest, position + 500)
+                for seq, record in store.iter_announced(position, selected, through=window):
+                    line = {"_seq": seq, **record_dict(record)}
+                    sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+                position = window
+            sys.stdout.flush()
+            if waiter is None:
+                break
+            waiter.wait(interval)
+    except KeyboardInterrupt:
+        pass
+    except BrokenPipeError:
+        _reader_gone()
+    finally:
+        if waiter is not None:
+            waiter.close()
+        store.close()
 
 
 @app.command("rebuild-index")

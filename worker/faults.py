@@ -9,7 +9,7 @@ these variables, and nothing else in the code knows about tests.
 The points, in a file's life (see the crash-point tests):
 ``take.mid_copy``, ``take.after_copy``, ``claim.after_commit``, ``take.after_move``,
 ``publish.after_commit``, ``split.after_commit``, ``chunk.after_last_flip``,
-``finish.before_move``, ``finish.after_move``.
+``finish.before_move``, ``finish.after_move``; and the outbox relay's ``relay.after_deliver``.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -172,6 +172,34 @@ class Settings(BaseSettings):
         description="address the metrics endpoint listens on: loopback by default, so that "
         "nothing is exposed by accident; 0.0.0.0 in a container (docker-compose.yml sets it)",
     )
+
+    stream_key: str = Field(
+        "newsingest:articles",
+        description="Redis stream that new records are announced on, when the broker is Redis "
+        "(the watcher's relay); empty: none",
+    )
+    stream_maxlen: int = Field(
+        1_000_000, ge=1, description="the stream is trimmed to about this many entries"
+    )
+    webhook_url: str | None = Field(
+        None, description="POST new records here too, in signed JSON batches (the relay)"
+    )
+    webhook_secret: SecretStr | None = Field(
+        None,
+        description="HMAC-SHA256 key of the webhook's X-Newsingest-Signature; required "
+        "with webhook_url",
+    )
+    relay_interval_seconds: float = Field(
+        0.5, gt=0, description="how often the relay looks for new announcements when idle"
+    )
+
+    @model_validator(mode="after")
+    def _webhook_is_signed(self) -> Settings:
+        if self.webhook_url and not (
+            self.webhook_secret and self.webhook_secret.get_secret_value()
+        ):
+            raise ValueError("webhook_url needs webhook_secret (its deliveries are signed)")
+        return self
 
     @field_validator("inbox", "data_dir")
     @classmethod

@@ -167,3 +167,25 @@ index_meta = Table(
     Column("name", String(40), primary_key=True),
     Column("value", Text, nullable=False),
 )
+
+# The transactional outbox (worker/outbox.py): the publish that stores new records writes their
+# announcements in the same transaction, numbered in commit order (publishes are serialized by
+# near.lock); a relay delivers them and moves its destination's cursor past them.
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("article_id", String(64), nullable=False),
+    Column("file", Text, nullable=False),  # the file that brought it (as dropped)
+    Column("created_at", EpochTime, nullable=False),
+)
+
+# How far each destination (the Redis stream, the webhook) has delivered: every seq up to
+# ``last_seq`` is sent. A crash between a delivery and this update re-delivers: at least once.
+outbox_cursors = Table(
+    "outbox_cursors",
+    metadata,
+    Column("destination", String(64), primary_key=True),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("updated_at", EpochTime, nullable=False),
+)

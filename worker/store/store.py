@@ -6,6 +6,7 @@ that stores a file's articles moves its ledger row on in the same transaction, t
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -13,7 +14,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Integer, and_, func, literal, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Integer,
+    and_,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.engine import RowMapping
 
 from worker.dedupe.near import MinhashSignature, NearDupConfig, Signature
@@ -21,8 +33,19 @@ from worker.models import ArticleRecord, Source
 from worker.store import near
 from worker.store.db import create_store_engine, insert_ignore
 from worker.store.ledger import STATES, Ledger, PublishCounts
-from worker.store.query import ArticleFilter, article_query, count_query
-from worker.store.schema import articles, chunks, drops, files, sources
+from worker.store.query import ArticleFilter, article_query, count_query, filter_clauses
+from worker.store.schema import (
+    articles,
+    chunks,
+    drops,
+    files,
+    outbox,
+    outbox_cursors,
+    sources,
+)
+
+# PostgreSQL NOTIFY channel of new announcements (payload empty: read the outbox)
+NOTIFY = "newsingest_articles"
 
 # Record fields that enrichers own (and `newsingest reenrich` may rewrite).
 ENRICHED_FIELDS = (
@@ -160,6 +183,19 @@ class Store:
                 conn.execute(insert_ignore(self.engine, articles), article_rows)
                 conn.execute(insert_ignore(self.engine, sources), source_rows)
                 near.add(conn, fresh)
+            if fresh:
+                # announced in this transaction: committed together, or not at all (outbox)
+                announced_at = time.time()
+                conn.execute(
+                    insert(outbox),
+                    [
+                        {"article_id": a.article_id, "file": file_name, "created_at": announced_at}
+                        for a in fresh
+                    ],
+                )
+                if conn.dialect.name == "postgresql":
+                    # delivered at commit, to `tail --follow` and relays waiting on LISTEN
+                    conn.execute(text("SELECT pg_notify(:channel, '')"), {"channel": NOTIFY})
             new, versions = self._count_first_seen(conn, sha256, ids, index_range)
             # every sighting; failed enrichment is stored now, so it is among them, not extra
             found = sum(len(r.sources) for r in records)
@@ -229,7 +265,83 @@ class Store:
             selected = ArticleFilter(
                 include_duplicates=include_duplicates, versions_of=article_id, limit=limit
             )
-        query = article_query(selected, self.engine.dialect.name)
+        yield from (
+            record for _, record in self._stream(article_query(selected, self.engine.dialect.name))
+        )
+
+    def iter_announced(
+        self, after_seq: int, selected: ArticleFilter | None = None, *, through: int
+    ) -> Iterator[tuple[int, ArticleRecord]]:
+        """Records announced in the outbox in ``(after_seq, through]``, in commit order, with
+        their announcement numbers: those that ``selected`` keeps (versions included)."""
+        selected = selected or ArticleFilter(include_duplicates=True)
+        if not selected.include_duplicates and selected.versions_of is None:
+            selected = dataclasses.replace(selected, include_duplicates=True)
+        clauses = filter_clauses(
+            dataclasses.replace(selected, limit=None), self.engine.dialect.name
+        )
+        query = (
+            select(articles, outbox.c.seq)
+            .join(outbox, outbox.c.article_id == articles.c.id)
+            .where(outbox.c.seq > after_seq, outbox.c.seq <= through, *clauses)
+            .order_by(outbox.c.seq)
+        )
+        yield from self._stream(query)
+
+    def last_announced(self) -> int:
+        """The newest announcement's number (0: none yet)."""
+        with self.engine.connect() as conn:
+            return conn.execute(select(func.coalesce(func.max(outbox.c.seq), 0))).scalar_one()
+
+    def announcements(self, after_seq: int, limit: int = 500) -> list[Announcement]:
+        """What relays deliver: the outbox after ``after_seq``, in commit order, with the
+        fields of the stream entry."""
+        query = (
+            select(
+                outbox.c.seq,
+                outbox.c.file,
+                articles.c.id,
+                articles.c.title,
+                articles.c.language,
+                articles.c.countries,
+                articles.c.duplicate_of,
+                articles.c.ingested_at,
+            )
+            .join(articles, articles.c.id == outbox.c.article_id)
+            .where(outbox.c.seq > after_seq)
+            .order_by(outbox.c.seq)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [Announcement(**row) for row in conn.execute(query).mappings()]
+
+    def cursor(self, destination: str) -> int:
+        """How far ``destination`` has delivered (0: nothing yet)."""
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(outbox_cursors.c.last_seq).where(outbox_cursors.c.destination == destination)
+            ).scalar()
+        return int(found or 0)
+
+    def advance_cursor(self, destination: str, seq: int) -> None:
+        """``destination`` delivered everything up to ``seq``; never moves a cursor back (two
+        relays racing each other at worst re-deliver)."""
+        now = time.time()
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert_ignore(self.engine, outbox_cursors).values(
+                    destination=destination, last_seq=0, updated_at=now
+                )
+            )
+            conn.execute(
+                update(outbox_cursors)
+                .where(outbox_cursors.c.destination == destination, outbox_cursors.c.last_seq < seq)
+                .values(last_seq=seq, updated_at=now)
+            )
+
+    def _stream(self, query: Any) -> Iterator[tuple[int | None, ArticleRecord]]:
+        """Rows of ``query`` (articles' columns, perhaps an outbox ``seq``) as records with
+        their sources, a page at a time."""
         with self.engine.connect() as conn:
             if conn.dialect.name == "postgresql":
                 # a reader paused by its consumer (`articles | less`) sits idle in its
@@ -254,7 +366,7 @@ class Store:
                         )
                     )
                 for row in page:
-                    yield _record(row, found_sources.get(row["id"], []))
+                    yield row.get("seq"), _record(row, found_sources.get(row["id"], []))
 
     def count_articles(self, selected: ArticleFilter) -> int:
         """How many records ``iter_articles(selected)`` gives."""
@@ -484,6 +596,20 @@ class Store:
 # Not yet done nor failed: waiting, being worked on, or stored and waiting for the move.
 # every state but the two final ones
 PENDING_STATES = tuple(state for state in STATES if state not in ("done", "failed"))
+
+
+@dataclass(frozen=True, slots=True)
+class Announcement:
+    """A new record as the outbox announces it (the Redis stream entry, the webhook's item)."""
+
+    seq: int
+    id: str
+    title: str
+    language: str | None
+    countries: list[str] | None
+    duplicate_of: str | None
+    file: str
+    ingested_at: str
 
 
 @dataclass(frozen=True, slots=True)
