@@ -1012,4 +1012,12 @@ def status(
 
 
 def main() -> None:
-    app()
+    from worker.errors import ConfigurationError
+
+    try:
+        app()
+    except ConfigurationError as exc:
+        # a store this version cannot use, a setting that cannot work: a clear line, exit 2,
+        # not a traceback
+        log.error("command.refused", code=exc.code, error=exc.message, hint=exc.hint)
+        sys.exit(2)

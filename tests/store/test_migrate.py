@@ -250,6 +250,14 @@ def test_a_store_of_a_newer_version_is_refused(store_url_factory: Any) -> None:
     engine.dispose()
     with pytest.raises(migrations.NewerStoreError, match="9999"):
         create_store_engine(url)
+    # a command says so in one line and exits 2, no traceback
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NEWSINGEST_")}
+    env.update(NEWSINGEST_STORE_URL=url, NEWSINGEST_LOG_FORMAT="json")
+    refused = _run(["-m", "worker", "status"], env, ROOT)
+    assert refused.returncode == 2
+    events = [json.loads(line) for line in refused.stderr.splitlines() if line.startswith("{")]
+    assert [(e["event"], e["code"]) for e in events] == [("command.refused", "newer_store")]
+    assert "Traceback" not in refused.stderr
 
 
 def test_many_processes_opening_an_020_store_at_once_migrate_it_once(

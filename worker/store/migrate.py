@@ -20,6 +20,9 @@ from worker.errors import ConfigurationError
 from worker.log import get_logger
 
 log = get_logger("newsingest.store")
+# Alembic's own INFO lines ("setup plugin ...", "Running upgrade ...") are not our events:
+# store.migrated is. Set before any import of alembic, which logs some.
+logging.getLogger("alembic").setLevel(logging.WARNING)
 
 # The newest revision in migrations/versions (tests/store/test_migrate.py checks it is Alembic's
 # head). Bump it with every new revision.
@@ -71,9 +74,6 @@ def ensure_current(conn: Connection) -> list[str]:
 
 def upgrade(conn: Connection, revision: str | None) -> list[str]:
     """Run the migrations from ``revision`` (None: an empty database) to ``HEAD``."""
-    # Alembic's own INFO lines ("setup plugin ...", "Running upgrade ...") are not our events:
-    # store.migrated is. Set before the import, which logs some.
-    logging.getLogger("alembic").setLevel(logging.WARNING)
     from alembic import command
 
     started = time.perf_counter()

@@ -24,9 +24,7 @@ def _time() -> sa.types.TypeEngine:
 def upgrade() -> None:
     op.create_table(
         "outbox",
-        sa.Column(
-            "seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True
-        ),
+        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
         sa.Column("article_id", sa.String(64), nullable=False),
         sa.Column("file", sa.Text, nullable=False),
         sa.Column("created_at", _time(), nullable=False),
