@@ -470,11 +470,30 @@ def smoke(stack: Stack, files_in_flight: int) -> dict[str, float]:
     stack.wait_healthy(expected=5)
     wait_for_articles(stack, all_titles, files=files_in_flight + 1, timeout=240)
     timings["recovery"] = time.monotonic() - t
+    # every record announced once on the Redis stream, through the down in flight (the relay's
+    # entry ids are the outbox numbers: a re-delivery after the stop adds nothing)
+    deadline = time.monotonic() + 30
+    while (announced := stream_ids(stack)) != list(range(1, len(all_titles) + 1)):
+        if time.monotonic() > deadline:
+            raise Failed(f"stream newsingest:articles holds seqs {announced}")
+        time.sleep(1)
+    step(f"newsingest:articles holds {len(announced)} entries, one per record, in order")
     step(
         f"after up again: all {len(all_titles)} articles of {files_in_flight + 1} files stored "
         f"exactly once ({timings['recovery']:.1f} s)"
     )
     return timings
+
+
+def stream_ids(stack: Stack) -> list[int]:
+    """The announcement number of every entry of the stack's stream, read by redis-py in a
+    worker container (through the worker's own broker URL)."""
+    code = (
+        "import json, os, redis; "
+        "client = redis.Redis.from_url(os.environ['NEWSINGEST_BROKER_URL']); "
+        "print(json.dumps([int(f[b'seq']) for _, f in client.xrange('newsingest:articles')]))"
+    )
+    return json.loads(stack("exec", "-T", "worker", "python", "-c", code, capture=True).stdout)
 
 
 FLOWER_URL = "http://127.0.0.1:15555"  # docker/test/compose.host.yml

@@ -247,12 +247,20 @@ class TestFilters:
         assert _keys(filled, search="finish", include_duplicates=True) == ["lavrov_v2"]
         assert _keys(filled, search="القاهرة") == ["cairo"]
 
-    def test_search_takes_like_wildcards_literally(self, filled: Store):
-        """``%`` and ``_`` are text: "50%" is not "50 followed by anything" (cairo's 500)."""
+    def test_search_is_by_words_through_the_full_text_index(self, filled: Store):
+        """Whole words, not substrings ("50" is not in cairo's "500"), stemmed ("fleets" finds
+        "fleet"); what the user types is text, never SQL or FTS5 syntax ("50%", "a_bare");
+        web-search syntax: "a phrase", OR, -word."""
         assert _keys(filled, search="50%") == ["harbour"]
-        assert _keys(filled, search="50") == ["harbour", "cairo"]
-        assert _keys(filled, search="a_bare") == []
-        assert _keys(filled, search="a bare") == ["bare"]
+        assert _keys(filled, search="50") == ["harbour"]
+        assert _keys(filled, search="fleets") == ["harbour"]
+        assert _keys(filled, search="a_bare") == ["bare"]  # "_" separates words, as "%" does
+        assert _keys(filled, search='"bare article"') == ["bare"]
+        assert _keys(filled, search='"article bare"') == []
+        assert _keys(filled, search="damascus OR fleet") == ["lavrov", "harbour"]
+        assert _keys(filled, search="damascus -moscow") == []
+        assert _keys(filled, search="lavrov -fleet") == ["lavrov"]
+        assert _keys(filled, search='AND OR NOT ( ) * ^ : "') == []  # no syntax error
 
     def test_versions_of_from_either_id(self, filled: Store):
         """The story of the id given, canonical or version: the canonical record first."""
@@ -436,6 +444,13 @@ class TestStreaming:
                 plan = [row[-1] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}")]
         finally:
             store.close()
+        if "search" in options:
+            # the full-text index gives the matches (few), which alone are then sorted: the
+            # store itself is never scanned
+            assert any("articles_fts VIRTUAL TABLE" in step for step in plan), plan
+            assert not any(step.startswith("SCAN articles ") for step in plan), plan
+            assert plan[0].startswith("SEARCH articles USING INDEX"), plan
+            return
         assert "ix_articles_order" in plan[0], plan
         assert not any("TEMP B-TREE" in step for step in plan), plan
 

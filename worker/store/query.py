@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, cast, exists, func, or_, select
-from sqlalchemy.sql import column, operators
+from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import UnaryExpression
 
 from worker.store.schema import articles
@@ -109,7 +109,7 @@ def filter_clauses(selected: ArticleFilter, dialect: str) -> list[ColumnElement[
         if text is not None:
             clauses.append(_entity_clause(kind, text.strip(), dialect))
     if selected.search is not None:
-        clauses.append(_search_clause(selected.search))
+        clauses.append(_search_clause(selected.search, selected.language, dialect))
     return clauses
 
 
@@ -131,27 +131,24 @@ def _canonical_clause(dialect: str) -> ColumnElement[bool]:
 def _ingested_at_bound(moment: datetime) -> Any:
     """The value ``ingested_at`` is compared with for ``moment``.
 
-    Today ``ingested_at`` is an ISO 8601 UTC string written by ``datetime.isoformat()``
-    (``2026-11-25T17:47:37.936324+00:00``, no fraction when it is 0), so the bound is the same
-    string for the same instant: such strings sort in time order (``+`` before ``.`` before the
-    digits), and an instant equal to a stored one compares equal. The one place to change when
-    the column becomes a ``timestamptz``: return the aware datetime itself."""
+    The column's type (``IsoTime``) takes ISO 8601 UTC strings as written by
+    ``datetime.isoformat()`` (``2026-11-25T17:47:37.936324+00:00``): SQLite stores that text,
+    which sorts in time order (``+`` before ``.`` before the digits), and an instant equal to a
+    stored one compares equal; on PostgreSQL the type binds it as a ``timestamptz``."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).isoformat()
 
 
-def _search_clause(text: str) -> ColumnElement[bool]:
-    """``--search``: the records whose title or body contains ``text``, case-insensitive.
+def _search_clause(text: str, language: str | None, dialect: str) -> ColumnElement[bool]:
+    """``--search``: the records whose title or body match ``text`` (web-search syntax: words,
+    "a phrase", OR, -word), through the full-text index (``worker/store/search.py``): the
+    ``search`` tsvector on PostgreSQL (the query parsed in ``language``'s configuration when
+    the filter names one, else in every language's), FTS5 on SQLite."""
+    from worker.store.search import TS_LANGUAGES, search_clause
 
-    A stand-in: a substring scan (``ILIKE``, SQLite's ``LIKE`` folds ASCII only) over every
-    candidate row. The full-text index (a ``tsvector`` on PostgreSQL, FTS5 on SQLite) replaces
-    this function, with the same signature."""
-    pattern = f"%{_like_escape(text)}%"
-    return or_(
-        articles.c.title.ilike(pattern, escape="\\"),
-        articles.c.body.ilike(pattern, escape="\\"),
-    )
+    languages = [language.strip().lower()] if language else TS_LANGUAGES
+    return search_clause(dialect, text, languages)
 
 
 def _like_escape(text: str) -> str:
@@ -163,7 +160,7 @@ def _country_clause(code: str, dialect: str) -> ColumnElement[bool]:
     if dialect == "postgresql":
         from sqlalchemy.dialects.postgresql import JSONB
 
-        # containment: what a GIN index on countries (jsonb) answers; NULL countries: no match
+        # containment: what the GIN index on countries (migration 0002) answers; NULL: no match
         return cast(articles.c.countries, JSONB).contains([code])
     element = func.json_each(articles.c.countries).table_valued("value").alias("country")
     return exists(select(1).select_from(element).where(element.c.value == code))
@@ -171,25 +168,19 @@ def _country_clause(code: str, dialect: str) -> ColumnElement[bool]:
 
 def _entity_clause(kind: str, text: str, dialect: str) -> ColumnElement[bool]:
     """An entity of ``kind`` (``person``, ``org``, ``location``) whose ``text`` is ``text``,
-    ignoring case. ``entities`` is ``{"person": [{"text", "count"}], …}`` or null."""
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import JSONB
+    ignoring case. ``entities`` is ``{"person": [{"text", "count"}], …}`` or null.
 
-        listed = cast(articles.c.entities, JSONB).op("->")(kind)
-        element = (
-            func.jsonb_array_elements(
-                # a record without that kind (or without entities) has nothing to match
-                func.coalesce(listed, func.jsonb_build_array(type_=JSONB))
-            )
-            .table_valued(column("value", JSONB))
-            .alias("entity")
-        )
-        name = element.c.value.op("->>")("text")
-    else:
-        element = (
-            func.json_each(articles.c.entities, f"$.{kind}").table_valued("value").alias("entity")
-        )
-        name = func.json_extract(element.c.value, "$.text")
+    PostgreSQL: ``newsingest_entity_keys(entities)`` (migration 0002) is the array of every
+    ``kind:lower(name)`` of a record, GIN-indexed: containment of ``kind:lower(text)`` is one
+    index lookup. SQLite: ``json_each`` over the kind's list, record by record."""
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY, TEXT, array
+
+        wanted = array([func.concat(f"{kind}:", func.lower(text))], type_=TEXT)
+        keys = func.newsingest_entity_keys(articles.c.entities, type_=ARRAY(TEXT))
+        return keys.op("@>")(wanted)
+    element = func.json_each(articles.c.entities, f"$.{kind}").table_valued("value").alias("entity")
+    name = func.json_extract(element.c.value, "$.text")
     return exists(select(1).select_from(element).where(func.lower(name) == func.lower(text)))
 
 

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, func, literal_column, or_, select, text
+from sqlalchemy import ColumnElement, Connection, func, literal_column, select, text
 
 from worker.store.schema import articles
 
+_WORD = re.compile(r"\w")
 # a "quoted phrase" (perhaps -"excluded"), or a word
 _TOKEN = re.compile(r'(-?)"([^"]*)"|(\S+)')
 
@@ -25,22 +27,60 @@ def distinct_languages(conn: Connection) -> list[str | None]:
     return list(conn.execute(select(articles.c.language).distinct()).scalars())
 
 
+# The languages that PostgreSQL has a text search configuration for (newsingest_ts_config() of
+# migration 0002 maps them; tests/store/test_search.py holds the two lists together).
+TS_LANGUAGES = [
+    "ar",
+    "ca",
+    "da",
+    "de",
+    "el",
+    "en",
+    "es",
+    "eu",
+    "fi",
+    "fr",
+    "ga",
+    "hi",
+    "hu",
+    "hy",
+    "id",
+    "it",
+    "lt",
+    "ne",
+    "nl",
+    "no",
+    "pt",
+    "ro",
+    "ru",
+    "sr",
+    "sv",
+    "ta",
+    "tr",
+    "yi",
+]
+
+
 def search_clause(
-    dialect: str, query: str, languages: Iterable[str | None] = ("en",)
+    dialect: str, query: str, languages: Iterable[str | None] = TS_LANGUAGES
 ) -> ColumnElement[bool]:
     """A WHERE clause over ``articles``: the records whose title or body match ``query``.
 
-    ``languages``: on PostgreSQL, the languages whose configurations parse the query (those the
-    store holds, or the one the user filters on), through migration 0002's
-    ``newsingest_ts_config()``; ``simple`` is always among them."""
+    ``languages``: on PostgreSQL, the languages whose configurations parse the query (every one
+    by default; the one the user filters on when there is one), through migration 0002's
+    ``newsingest_ts_config()``, with ``simple`` always among them. The parsed queries are ORed
+    into one tsquery: one ``@@`` that the GIN index on ``search`` answers."""
     if not query.strip():
         raise ValueError("an empty search")
     if dialect == "postgresql":
-        configs = {func.newsingest_ts_config(language) for language in languages if language}
-        parsed = [func.websearch_to_tsquery(literal_column("'simple'::regconfig"), query)]
-        parsed += [func.websearch_to_tsquery(config, query) for config in configs]
-        vector = literal_column("articles.search")
-        return or_(*(vector.op("@@")(tsquery) for tsquery in parsed))
+        configs = sorted({language for language in languages if language})
+        tsquery: ColumnElement[Any] = func.websearch_to_tsquery(
+            literal_column("'simple'::regconfig"), query
+        )
+        for language in configs:
+            parsed = func.websearch_to_tsquery(func.newsingest_ts_config(language), query)
+            tsquery = tsquery.op("||")(parsed)
+        return literal_column("articles.search").op("@@")(tsquery)
     match = fts5_query(query)
     return articles.c.id.in_(
         text(
@@ -62,8 +102,8 @@ def fts5_query(query: str) -> str:
             continue
         negated = bool(negated_phrase) or (word.startswith("-") and len(word) > 1)
         term = phrase if phrase or negated_phrase else word.removeprefix("-") if negated else word
-        if not term.strip():
-            continue
+        if not _WORD.search(term):
+            continue  # punctuation alone: no token to match (and an FTS5 syntax error)
         quoted = '"' + term.replace('"', '""') + '"'
         if negated:
             unwanted.append(quoted)
