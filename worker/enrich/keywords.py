@@ -9,6 +9,7 @@ with the English list, whose only effect is a less clean phrase boundary.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 
 from worker.enrich.base import Fields
@@ -68,13 +69,51 @@ class KeywordsEnricher:
         if not text.strip():
             return []
         kept: list[str] = []
-        kept_words: list[set[str]] = []
-        for phrase, _score in extractor.get_n_best(text, n=self._top * 2):
-            words = set(phrase.casefold().split())
-            if any(words <= other or other <= words for other in kept_words):
+        kept_words: list[tuple[str, ...]] = []
+        for phrase, _score in extractor.get_n_best(text, n=self._top * 3):
+            phrase = trim_function_words(phrase)
+            words = phrase_words(phrase)
+            if not words or any(overlaps(words, other) for other in kept_words):
                 continue
             kept.append(phrase)
             kept_words.append(words)
             if len(kept) == self._top:
                 break
         return kept
+
+
+# Words a key phrase never starts or ends with (YAKE's stop words cover most; these are the
+# verbs of reporting and auxiliaries it lets through at a phrase's edge: "Statistics showed").
+FUNCTION_WORDS = frozenset({
+    "a", "an", "the", "of", "for", "to", "in", "on", "at", "by", "with", "from", "and", "or",
+    "but", "as", "that", "this", "these", "those", "its", "his", "her", "their", "our", "your",
+    "my", "is", "are", "was", "were", "be", "been", "has", "have", "had", "will", "would", "can",
+    "could", "may", "might", "must", "said", "says", "told", "added", "showed", "shows", "also",
+    "after", "before", "over", "under", "into", "than", "then", "who", "which", "while", "when",
+    "where", "there", "here", "not", "no", "he", "she", "it", "they", "we", "you", "i",
+})  # fmt: skip
+_WORD = re.compile(r"\w+(?:['’]\w+)*")
+
+
+def phrase_words(phrase: str) -> tuple[str, ...]:
+    """A phrase's words, case-folded, as the overlap rule compares them."""
+    return tuple(_WORD.findall(phrase.replace("’", "'").casefold()))
+
+
+def trim_function_words(phrase: str) -> str:
+    """The phrase without function words at either edge ("the ferry crews of" → "ferry crews")."""
+    words = phrase.split()
+    while words and phrase_words(words[0]) and phrase_words(words[0])[0] in FUNCTION_WORDS:
+        words.pop(0)
+    while words and phrase_words(words[-1]) and phrase_words(words[-1])[-1] in FUNCTION_WORDS:
+        words.pop()
+    return " ".join(words)
+
+
+def overlaps(a: tuple[str, ...], b: tuple[str, ...]) -> bool:
+    """One phrase is a run of words inside the other, or one ends where the other starts."""
+    shorter, longer = sorted((a, b), key=len)
+    n = len(shorter)
+    if any(longer[i : i + n] == shorter for i in range(len(longer) - n + 1)):
+        return True
+    return any(a[-k:] == b[:k] or b[-k:] == a[:k] for k in range(1, min(len(a), len(b)) + 1))
