@@ -81,3 +81,46 @@ class TestQuotesEnricher:
     def test_arabic_is_none(self, enricher: QuotesEnricher) -> None:
         """No English analysis of Arabic text: quotes are None."""
         assert enricher.enrich([ARABIC]) == [{"quotes": None}]
+
+
+class TestQuoteBoundaries:
+    def test_merged_continued_quote_is_not_narration(self) -> None:
+        """A new opening mark ends the passage before it; narration before a colon is no quote."""
+        text = (
+            '"The bridge is safe," he said. "We checked every bolt. "The work took a month and '
+            'the crews were tired." Speaking to the local radio, the 51-year-old added: "It will '
+            'open on Friday morning."'
+        )
+        assert [q[2] for q in find_quotes(text)] == [
+            "The bridge is safe",
+            "We checked every bolt.",
+            "The work took a month and the crews were tired.",
+            "It will open on Friday morning.",
+        ]
+
+    def test_passage_ending_in_colon_is_narration(self) -> None:
+        """Between curly marks too, a passage that introduces a quote is not a quote."""
+        assert find_quotes("“The engineer, Lena Vos, told the paper:” and more") == []
+
+
+class TestSpeakers:
+    def test_description_is_the_person_the_paragraph_is_about(
+        self, enricher: QuotesEnricher
+    ) -> None:
+        """ "the 31-year-old Norwegian added" after a paragraph about Ingrid Solberg is her."""
+        found = quotes(
+            enricher,
+            "Ingrid Solberg won the final in straight sets on Sunday.",
+            "Speaking afterwards, the 31-year-old Norwegian added: “I played the best tennis of "
+            "my life today.”",
+        )
+        assert found[0]["speaker"] == "Ingrid Solberg"
+
+    def test_short_form_is_the_full_name(self, enricher: QuotesEnricher) -> None:
+        """A family name written first and used alone ("Wang") is the full name ("Wang Lihua")."""
+        found = quotes(
+            enricher,
+            "The chief executive of the company, Wang Lihua, opened the plant in March.",
+            "“We will hire four hundred engineers this year,” Wang said.",
+        )
+        assert found[0]["speaker"] == "Wang Lihua"

@@ -4,8 +4,11 @@ A quote is a passage of three words or more between quotation marks (“…”, 
 paragraph. Its speaker is the subject of the nearest verb of saying in the same sentence, else in
 the same paragraph ("…,” said Lavrov", "Lavrov emphasized: “…”", "stating that Moscow “…”"):
 
-* a person the model found there is named in full, as in ``entities`` ("Lavrov" → "Sergei Lavrov");
-* "he" or "she" is the person the text is about at that point: the nearest person before the
+* a person the model found there is named in full, as in ``entities`` ("Lavrov" → "Sergei Lavrov"),
+  a lone first or family name as the one full name of the article it begins or ends ("Liang" →
+  "Liang Hao"), with "Mr", "Dr"... left off;
+* "he" or "she", or a description ("the 24-year-old Swiss") is the person the text is about
+  at that point: the nearest person before the
   quote who is the subject of a main clause ("Lavrov noted that … Assad requested …” he
   explained" → Lavrov), else the nearest person before it, else the most mentioned person;
 * an organisation, a group or a country saying it is named as written ("the Defense Ministry");
@@ -19,28 +22,66 @@ from collections import Counter
 from collections.abc import Sequence
 
 from worker.enrich.base import Fields
-from worker.enrich.entities import clean_entity, person_groups
-from worker.enrich.nlp import Analysis, ArticleAnalyzer, SpeechVerb
+from worker.enrich.entities import clean_entity, person_groups, surname_key
+from worker.enrich.nlp import Analysis, ArticleAnalyzer, Mention, SpeechVerb
 from worker.models import ParsedArticle
 
 MIN_QUOTE_WORDS = 3
 PRONOUNS = frozenset({"he", "she"})
 SPEAKER_LABELS = frozenset({"ORG", "NORP", "GPE"})
-# Open quote, the passage, its closing mark or the end of the paragraph (a quote that runs on).
-_QUOTE = re.compile(
-    r"“(?P<a>[^“”]+)(?:”|$)|\"(?P<b>[^\"\n]+)\"|«(?P<c>[^«»]+)(?:»|$)", re.MULTILINE
-)
+_DETERMINERS = frozenset({"the", "his", "her", "their", "its"})
+_TITLE = re.compile(r"^(?:Mr|Mrs|Ms|Miss|Dr|Prof|Sir|Dame)\.?\s+")
+# Quotation marks, and the paragraph breaks that end a quote running on.
+_MARK = re.compile(r'[“”«»"\n]')
 
 
 def find_quotes(text: str) -> list[tuple[int, int, str]]:
-    """``(start, end, passage)`` of each quoted passage long enough to be a quote."""
+    """``(start, end, passage)`` of each quoted passage long enough to be a quote.
+
+    Curly quotes and guillemets say which end they are; an ASCII mark is an opening one when it
+    follows a space (or starts the text) and comes before a word, a closing one otherwise. A new
+    opening mark ends the passage before it (a continued quote whose paragraphs were merged), so
+    the narration between two quotes is never read as one. A passage that ends in a colon is
+    narration introducing a quote ("the 24-year-old added:"), not a quote.
+    """
     found = []
-    for match in _QUOTE.finditer(text):
-        passage = next(g for g in match.groups() if g is not None)
+    for start, end, passage in _passages(text):
         passage = " ".join(passage.split()).strip(" ,")
-        if len(passage.split()) >= MIN_QUOTE_WORDS:
-            found.append((match.start(), match.end(), passage))
+        if len(passage.split()) >= MIN_QUOTE_WORDS and not passage.endswith(":"):
+            found.append((start, end, passage))
     return found
+
+
+def _passages(text: str) -> list[tuple[int, int, str]]:
+    passages = []
+    opened: int | None = None
+    for mark in _MARK.finditer(text):
+        char, at = mark.group(), mark.start()
+        if char == "\n":
+            if opened is not None:  # a quote that runs on to the end of its paragraph
+                passages.append((opened - 1, at, text[opened:at]))
+                opened = None
+            continue
+        if char in "“«":
+            is_open = True
+        elif char in "”»":
+            is_open = False
+        else:
+            before = text[at - 1] if at else " "
+            after = text[at + 1] if at + 1 < len(text) else " "
+            is_open = (before.isspace() or before in "([\u2014\u2013-") and not after.isspace()
+            if opened is None and not (after.isspace() or after in ".,;:!?)"):
+                is_open = True
+        if is_open:
+            if opened is not None:
+                passages.append((opened - 1, at, text[opened:at]))
+            opened = at + 1
+        elif opened is not None:
+            passages.append((opened - 1, at + 1, text[opened:at]))
+            opened = None
+    if opened is not None:
+        passages.append((opened - 1, len(text), text[opened:]))
+    return passages
 
 
 def attribute(analysis: Analysis, start: int, end: int, people: dict[str, str]) -> str | None:
@@ -52,15 +93,52 @@ def attribute(analysis: Analysis, start: int, end: int, people: dict[str, str]) 
         m for m in analysis.mentions if m.start < verb.subject_end and m.end > verb.subject_start
     ]
     for mention in inside:
-        name = people.get(clean_entity(mention.text))
+        name = full_name(clean_entity(mention.text), people)
         if name:
             return name
-    if (verb.subject_text or "").casefold() in PRONOUNS:
+    subject = clean_entity(verb.subject_text or "")
+    name = full_name(_TITLE.sub("", subject), people)
+    if name:
+        return name
+    if subject.casefold() in PRONOUNS or _is_description(verb.subject_text or "", inside):
         return _topic_person(analysis, start, people)
     for mention in inside:
         if mention.label in SPEAKER_LABELS:
             return clean_entity(verb.subject_text or mention.text)
     return None
+
+
+def full_name(form: str, people: dict[str, str]) -> str | None:
+    """The article's full name for a person's form: "Liang" → "Liang Hao" when only one fits.
+
+    The grouping of ``entities`` first; else a single word that is the first or the last word
+    of exactly one multi-word name in the article (family names written first, given names
+    used alone, a surname the model did not label).
+    """
+    if form in people:
+        name = people[form]
+        return name if len(name.split()) > 1 else _owner_of_word(name, people) or name
+    if not form or len(form.split()) != 1 or not form[0].isupper():
+        return None
+    return _owner_of_word(form, people)
+
+
+def _owner_of_word(word: str, people: dict[str, str]) -> str | None:
+    key = surname_key(word)
+    owners = {
+        other
+        for other in people.values()
+        if len(other.split()) > 1 and key in (surname_key(other), other.split()[0].casefold())
+    }
+    return owners.pop() if len(owners) == 1 else None
+
+
+def _is_description(subject: str, inside: list[Mention]) -> bool:
+    """ "the 24-year-old Swiss", "the Portuguese coach, who ...": a person described, not named."""
+    words = subject.split()
+    if len(words) < 2 or words[0].casefold() not in _DETERMINERS:
+        return False
+    return not any(m.label in {"ORG", "GPE"} for m in inside)
 
 
 def _speech_verb(analysis: Analysis, start: int, end: int) -> SpeechVerb | None:
