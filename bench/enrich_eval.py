@@ -1,7 +1,7 @@
 """Enrichment quality on our own labelled set: the enrich stage against raw spaCy, field by field.
 
     .venv/bin/python bench/enrich_eval.py [--eval-dir tests/enrich/eval] [--repeat 3]
-                                          [--details] [--json PATH]
+                                          [--details] [--json PATH] [--split dev|test|all]
 
 The set is ``tests/enrich/eval``: one dump per kind of news (``sport.txt``, ``business.txt``, ...;
 the kind is the file's name), written for the project, and ``labels.jsonl`` (one line per article,
@@ -102,6 +102,18 @@ def load_set(folder: Path) -> tuple[list[ParsedArticle], list[dict[str, Any]], l
     if labels:
         raise SystemExit(f"labels with no article in the dumps: {sorted(labels)}")
     return articles, gold, kinds
+
+
+def split_indexes(kinds: Sequence[str], split: str) -> list[int]:
+    """Positions of the dev half (the first ceil(n/2) articles of each kind) or the test half."""
+    seen: dict[str, int] = {}
+    keep = []
+    for i, kind in enumerate(kinds):
+        position = seen[kind] = seen.get(kind, -1) + 1
+        in_dev = position < (kinds.count(kind) + 1) // 2
+        if in_dev == (split == "dev"):
+            keep.append(i)
+    return keep
 
 
 # --- ours ---------------------------------------------------------------------------------------
@@ -338,12 +350,23 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3, help="timed runs of each; best shown")
     parser.add_argument("--details", action="store_true", help="per article: misses and extras")
     parser.add_argument("--json", type=Path, help="also write the figures to this JSON file")
+    parser.add_argument(
+        "--split",
+        choices=("dev", "test", "all"),
+        default="all",
+        help="dev: the first half of each kind's articles (to tune on); test: the second half",
+    )
     args = parser.parse_args()
     if not (args.eval_dir / "labels.jsonl").is_file():
         print(f"SKIP: no labelled set in {args.eval_dir}")
         return 0
     configure_logging("console", "WARNING")
     articles, gold, kinds = load_set(args.eval_dir)
+    if args.split != "all":
+        keep = split_indexes(kinds, args.split)
+        articles = [articles[i] for i in keep]
+        gold = [gold[i] for i in keep]
+        kinds = [kinds[i] for i in keep]
     n = len(articles)
 
     settings = Settings()
