@@ -124,3 +124,19 @@ class TestSpeakers:
             "“We will hire four hundred engineers this year,” Wang said.",
         )
         assert found[0]["speaker"] == "Wang Lihua"
+
+    def test_continued_quote_keeps_its_speaker(self) -> None:
+        """A quote whose closing mark is missing, reopened at once, is continued by the next."""
+        from worker.enrich.quotes import quoted_passages
+
+        text = 'She wrote: "I am sorry for the delay. "The new date is in May." Then more.'
+        assert [q[3] for q in quoted_passages(text)] == [False, True]
+
+    def test_apposition_names_the_speaker(self, enricher: QuotesEnricher) -> None:
+        """ "Her agent, Tomas Ferreira, told reporters:" is Tomas Ferreira, not the singer."""
+        found = quotes(
+            enricher,
+            "Singer Lina Moreau has cancelled her summer concerts. Her agent, Tomas Ferreira, "
+            "told reporters: “She needs three months of rest before she sings again.”",
+        )
+        assert found[0]["speaker"] == "Tomas Ferreira"

@@ -44,22 +44,36 @@ def find_quotes(text: str) -> list[tuple[int, int, str]]:
     the narration between two quotes is never read as one. A passage that ends in a colon is
     narration introducing a quote ("the 24-year-old added:"), not a quote.
     """
-    found = []
-    for start, end, passage in _passages(text):
+    return [(start, end, passage) for start, end, passage, _ in quoted_passages(text)]
+
+
+def quoted_passages(text: str) -> list[tuple[int, int, str, bool]]:
+    """``find_quotes`` with, for each, whether it continues the one before: that one had no
+    closing mark and this one opens where it stopped or at the start of the next paragraph."""
+    found: list[tuple[int, int, str, bool]] = []
+    previous: tuple[int, bool] | None = None  # (end, closed) of the last passage seen
+    for start, end, passage, closed in _passages(text):
+        continues = (
+            previous is not None
+            and not previous[1]
+            and not text[previous[0] : start].strip()
+            and bool(found)
+        )
+        previous = (end, closed)
         passage = " ".join(passage.split()).strip(" ,")
         if len(passage.split()) >= MIN_QUOTE_WORDS and not passage.endswith(":"):
-            found.append((start, end, passage))
+            found.append((start, end, passage, continues))
     return found
 
 
-def _passages(text: str) -> list[tuple[int, int, str]]:
+def _passages(text: str) -> list[tuple[int, int, str, bool]]:
     passages = []
     opened: int | None = None
     for mark in _MARK.finditer(text):
         char, at = mark.group(), mark.start()
         if char == "\n":
             if opened is not None:  # a quote that runs on to the end of its paragraph
-                passages.append((opened - 1, at, text[opened:at]))
+                passages.append((opened - 1, at, text[opened:at], False))
                 opened = None
             continue
         if char in "“«":
@@ -74,13 +88,13 @@ def _passages(text: str) -> list[tuple[int, int, str]]:
                 is_open = True
         if is_open:
             if opened is not None:
-                passages.append((opened - 1, at, text[opened:at]))
+                passages.append((opened - 1, at, text[opened:at], False))
             opened = at + 1
         elif opened is not None:
-            passages.append((opened - 1, at + 1, text[opened:at]))
+            passages.append((opened - 1, at + 1, text[opened:at], True))
             opened = None
     if opened is not None:
-        passages.append((opened - 1, len(text), text[opened:]))
+        passages.append((opened - 1, len(text), text[opened:], False))
     return passages
 
 
@@ -97,9 +111,11 @@ def attribute(analysis: Analysis, start: int, end: int, people: dict[str, str]) 
         if name:
             return name
     subject = clean_entity(verb.subject_text or "")
-    name = full_name(_TITLE.sub("", subject), people)
-    if name:
-        return name
+    for part in subject.split(","):  # "Her manager, Colm Doherty" names him after the comma
+        part = _TITLE.sub("", part.strip())
+        name = full_name(part, people) or (part if _looks_like_name(part) else None)
+        if name:
+            return name
     if subject.casefold() in PRONOUNS or _is_description(verb.subject_text or "", inside):
         return _topic_person(analysis, start, people)
     for mention in inside:
@@ -133,12 +149,19 @@ def _owner_of_word(word: str, people: dict[str, str]) -> str | None:
     return owners.pop() if len(owners) == 1 else None
 
 
+def _looks_like_name(text: str) -> bool:
+    """Two to four capitalised words with no entity label: an apposition's name."""
+    words = text.split()
+    return 2 <= len(words) <= 4 and all(w[0].isupper() and w[1:].islower() for w in words)
+
+
 def _is_description(subject: str, inside: list[Mention]) -> bool:
     """ "the 24-year-old Swiss", "the Portuguese coach, who ...": a person described, not named."""
-    words = subject.split()
+    head = subject.split(",")[0]  # not the relative clause after it ("…, who won with Porto")
+    words = head.split()
     if len(words) < 2 or words[0].casefold() not in _DETERMINERS:
         return False
-    return not any(m.label in {"ORG", "GPE"} for m in inside)
+    return not any(m.label in {"ORG", "GPE"} and m.text in head for m in inside)
 
 
 def _speech_verb(analysis: Analysis, start: int, end: int) -> SpeechVerb | None:
@@ -169,11 +192,16 @@ def _topic_person(analysis: Analysis, before: int, people: dict[str, str]) -> st
 
 
 def extract_quotes(analysis: Analysis) -> list[dict[str, str | None]]:
+    """Each quote with its speaker; a continued quote has the speaker of the one it continues."""
     people = person_groups(analysis.mentions)
-    return [
-        {"text": passage, "speaker": attribute(analysis, start, end, people)}
-        for start, end, passage in find_quotes(analysis.text)
-    ]
+    found: list[dict[str, str | None]] = []
+    for start, end, passage, continues in quoted_passages(analysis.text):
+        if continues and found[-1]["speaker"] is not None:
+            speaker = found[-1]["speaker"]
+        else:
+            speaker = attribute(analysis, start, end, people)
+        found.append({"text": passage, "speaker": speaker})
+    return found
 
 
 class QuotesEnricher:
