@@ -140,3 +140,11 @@ class TestSpeakers:
             "told reporters: “She needs three months of rest before she sings again.”",
         )
         assert found[0]["speaker"] == "Tomas Ferreira"
+
+    def test_surname_written_in_full_in_the_text(self) -> None:
+        """A surname alone is the one given name + surname the text writes ("Olli Rantanen")."""
+        from worker.enrich.quotes import full_name
+
+        text = "Norwegian Olli Rantanen won. Coach Rantanen was pleased. Rantanen said it was fun."
+        assert full_name("Rantanen", {"Rantanen": "Rantanen"}, text) == "Olli Rantanen"
+        assert full_name("Rantanen", {"Rantanen": "Rantanen"}, "Rantanen won.") == "Rantanen"

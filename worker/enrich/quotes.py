@@ -30,6 +30,11 @@ MIN_QUOTE_WORDS = 3
 PRONOUNS = frozenset({"he", "she"})
 SPEAKER_LABELS = frozenset({"ORG", "NORP", "GPE"})
 _DETERMINERS = frozenset({"the", "his", "her", "their", "its"})
+_NOT_GIVEN_NAMES = frozenset({
+    "mr", "mrs", "ms", "miss", "dr", "prof", "sir", "dame", "coach", "director", "minister",
+    "president", "manager", "captain", "the", "and", "but", "when", "after", "said", "says",
+    "team",
+})  # fmt: skip
 _TITLE = re.compile(r"^(?:Mr|Mrs|Ms|Miss|Dr|Prof|Sir|Dame)\.?\s+")
 # Quotation marks, and the paragraph breaks that end a quote running on.
 _MARK = re.compile(r'[“”«»"\n]')
@@ -107,13 +112,13 @@ def attribute(analysis: Analysis, start: int, end: int, people: dict[str, str]) 
         m for m in analysis.mentions if m.start < verb.subject_end and m.end > verb.subject_start
     ]
     for mention in inside:
-        name = full_name(clean_entity(mention.text), people)
+        name = full_name(clean_entity(mention.text), people, analysis.text)
         if name:
             return name
     subject = clean_entity(verb.subject_text or "")
     for part in subject.split(","):  # "Her manager, Colm Doherty" names him after the comma
         part = _TITLE.sub("", part.strip())
-        name = full_name(part, people) or (part if _looks_like_name(part) else None)
+        name = full_name(part, people, analysis.text) or (part if _looks_like_name(part) else None)
         if name:
             return name
     if subject.casefold() in PRONOUNS or _is_description(verb.subject_text or "", inside):
@@ -124,7 +129,7 @@ def attribute(analysis: Analysis, start: int, end: int, people: dict[str, str]) 
     return None
 
 
-def full_name(form: str, people: dict[str, str]) -> str | None:
+def full_name(form: str, people: dict[str, str], text: str = "") -> str | None:
     """The article's full name for a person's form: "Liang" → "Liang Hao" when only one fits.
 
     The grouping of ``entities`` first; else a single word that is the first or the last word
@@ -133,10 +138,23 @@ def full_name(form: str, people: dict[str, str]) -> str | None:
     """
     if form in people:
         name = people[form]
-        return name if len(name.split()) > 1 else _owner_of_word(name, people) or name
+        if len(name.split()) > 1:
+            return name
+        return _owner_of_word(name, people) or _written_in_full(name, text) or name
     if not form or len(form.split()) != 1 or not form[0].isupper():
         return None
     return _owner_of_word(form, people)
+
+
+def _written_in_full(word: str, text: str) -> str | None:
+    """ "Jarno Lehtinen" for "Lehtinen" when the text writes one given name before it, and only
+    one ("Finn Jarno Lehtinen" where the model split the name); not a title ("Coach Lehtinen")."""
+    found = {
+        f"{m.group(1)} {word}"
+        for m in re.finditer(r"\b([A-Z][a-z][\w'-]*) " + re.escape(word) + r"\b", text)
+        if m.group(1).casefold() not in _NOT_GIVEN_NAMES
+    }
+    return found.pop() if len(found) == 1 else None
 
 
 def _owner_of_word(word: str, people: dict[str, str]) -> str | None:
