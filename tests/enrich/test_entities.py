@@ -8,7 +8,8 @@ from structlog.testing import capture_logs
 
 from tests.enrich.conftest import ARABIC, MINISTER, article
 from worker.enrich import EnrichResources, EntitiesEnricher
-from worker.enrich.entities import clean_entity, surname_key
+from worker.enrich.entities import clean_entity, retype, sports_story, strip_titles, surname_key
+from worker.enrich.nlp import Mention
 
 
 def names(entities: dict, kind: str) -> dict[str, int]:
@@ -103,3 +104,41 @@ class TestEntitiesEnricher:
         assert skipped[0]["language"] == "ar"
         assert skipped[0]["articles"] == 1
         assert "reason" in skipped[0]
+
+
+class TestRetype:
+    """Labels corrected with the gazetteer and the article (mentions made by hand, no model)."""
+
+    def test_titles_and_demonyms_stripped(self, resources: EnrichResources) -> None:
+        """ "Brazilian Joao Pereira" and "Sheikh Tamar bin Rashed" lose the word before the name."""
+        gazetteer = resources.gazetteer
+        assert strip_titles("Brazilian Joao Pereira", gazetteer) == "Joao Pereira"
+        assert strip_titles("Sheikh Tamar bin Rashed", gazetteer) == "Tamar bin Rashed"
+        assert strip_titles("coach Ilse Brandt", gazetteer) == "Ilse Brandt"
+        assert strip_titles("President", gazetteer) == "President"
+
+    def test_known_place_labelled_person_is_a_location(self, resources: EnrichResources) -> None:
+        """A city the model called a person is a location; a time zone is dropped."""
+        text = "Rain fell on Rotterdam overnight, and the ferry left at 0900 GMT for Hull."
+        mentions = [
+            Mention("Rotterdam", "PERSON", text.index("Rotterdam"), 0),
+            Mention("GMT", "ORG", text.index("GMT"), 0),
+        ]
+        (only,) = retype(mentions, text, resources.gazetteer)
+        assert (only.text, only.label) == ("Rotterdam", "GPE")
+
+    def test_town_in_a_sports_story_is_its_team(self, resources: EnrichResources) -> None:
+        """In a match report a town's name is the club, unless it follows "in"."""
+        text = (
+            "Leeds beat Bristol 2-1 in the league on Saturday, their third victory of the "
+            "season. The striker scored both goals after the match had started in Leeds."
+        )
+        mentions = [
+            Mention("Leeds", "GPE", 0, 5),
+            Mention("Bristol", "PERSON", text.index("Bristol"), 0),
+            Mention("Leeds", "GPE", text.rindex("Leeds"), 0),
+        ]
+        labels = [m.label for m in retype(mentions, text, resources.gazetteer)]
+        assert labels == ["ORG", "ORG", "GPE"]
+        assert sports_story(text)
+        assert not sports_story("Leeds council voted on the new budget on Tuesday.")

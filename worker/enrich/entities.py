@@ -21,10 +21,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from worker.enrich.base import Fields
-from worker.enrich.gazetteer import Gazetteer
+from worker.enrich.gazetteer import Gazetteer, fold
 from worker.enrich.nlp import MODEL_LANGUAGES, Analysis, ArticleAnalyzer, Mention
 from worker.log import get_logger
 from worker.models import ParsedArticle
@@ -41,6 +41,76 @@ _EDGE_PUNCTUATION = " \t\n.,;:!?\"'“”‘’()[]{}-–—"
 _NAME_PARTICLE = re.compile(r"^(?:al|el|ad|as|ash|an|ar|at|az)-", re.IGNORECASE)
 _ACRONYM_SKIP = frozenset({"of", "for", "the", "and", "on", "in", "de", "&"})
 LOG_INDEXES = 50
+# Words before a name that are not part of it ("President Omar al-Haddad", "coach Jose Mourinho").
+_TITLES = frozenset(
+    [
+        "mr",
+        "mrs",
+        "ms",
+        "dr",
+        "sir",
+        "dame",
+        "lord",
+        "lady",
+        "prince",
+        "princess",
+        "king",
+        "queen",
+        "sheikh",
+        "president",
+        "vice",
+        "prime",
+        "minister",
+        "foreign",
+        "chancellor",
+        "senator",
+        "sen",
+        "governor",
+        "gov",
+        "general",
+        "gen",
+        "colonel",
+        "col",
+        "captain",
+        "judge",
+        "pope",
+        "rev",
+        "coach",
+        "manager",
+        "striker",
+        "midfielder",
+        "defender",
+        "goalkeeper",
+        "winger",
+        "forward",
+        "skipper",
+        "chairman",
+        "chairwoman",
+        "chief",
+        "executive",
+        "ceo",
+        "director",
+        "spokesman",
+        "spokeswoman",
+        "secretary",
+        "ambassador",
+        "mayor",
+        "emir",
+        "crown",
+    ]
+)
+# Names the model takes for organisations or people that are no entities of ours.
+_NOT_ENTITIES = frozenset(["gmt", "bst", "utc", "cet", "est", "edt", "pst", "cest"])
+# Words that make an article a sports story, where a town's name is usually its team.
+_SPORTS = re.compile(
+    r"\b(?:match|matches|league|cup|premiership|season|striker|midfielder|coach|fixture|"
+    r"semi-final|quarter-final|kick-off|stadium|squad|fly-half|scrum|penalty|penalties|goal|"
+    r"goals|tries|scored|championship|tournament|seed|seeded|defeat|victory)\b",
+    re.IGNORECASE,
+)
+_SPORTS_MIN_WORDS = 4
+# A preposition just before a place name: the place itself, not its team ("in Porto").
+_PLACE_PREPOSITION = re.compile(r"\b(?:in|at|near|from|to|outside|around|of)\s+(?:the\s+)?$")
 
 
 def clean_entity(text: str) -> str:
@@ -48,6 +118,70 @@ def clean_entity(text: str) -> str:
     text = " ".join(text.split()).strip(_EDGE_PUNCTUATION)
     text = _POSSESSIVE.sub("", text).strip(_EDGE_PUNCTUATION)
     return _LEADING_ARTICLE.sub("", text)
+
+
+def strip_titles(form: str, gazetteer: Gazetteer | None = None) -> str:
+    """ "Russian Mikhail Youzhny" → "Mikhail Youzhny", "Prince Faisal bin Nasser" → "Faisal bin
+    Nasser": leading titles and demonyms off a person's name, keeping at least one word."""
+    words = form.split()
+    while len(words) > 1 and (
+        words[0].casefold().rstrip(".") in _TITLES
+        or (gazetteer is not None and gazetteer.country(words[0]) is not None)
+    ):
+        words = words[1:]
+    return " ".join(words)
+
+
+def sports_story(text: str) -> bool:
+    """Whether an article reads as a sports report (a few sports words in it)."""
+    return len(_SPORTS.findall(text)) >= _SPORTS_MIN_WORDS
+
+
+def retype(mentions: Sequence[Mention], text: str, gazetteer: Gazetteer | None) -> list[Mention]:
+    """Mentions with their labels corrected by what we know of places and the article.
+
+    A person or organisation whose name is a known place is a location; in a sports story a town
+    that is not a country, not after "in"/"at"/…, is its team (an organisation). Time zones go.
+    People's names lose leading titles and demonyms.
+    """
+    if gazetteer is None:
+        return list(mentions)
+    sports = sports_story(text)
+    full_surnames = {
+        surname_key(clean_entity(m.text))
+        for m in mentions
+        if m.label == "PERSON" and len(clean_entity(m.text).split()) > 1
+    }
+    result = []
+    for mention in mentions:
+        form = clean_entity(mention.text)
+        if form.casefold() in _NOT_ENTITIES:
+            continue
+        label = mention.label
+        if label == "PERSON":
+            stripped = strip_titles(form, gazetteer)
+            if stripped != form:
+                form = stripped
+                mention = replace(mention, text=form)
+        if label in {"PERSON", "ORG", "GPE", "FAC"} and form and len(form.split()) <= 3:
+            country = gazetteer.country(form)
+            city = None if country else gazetteer.cities.get(fold(form))
+            after_preposition = _PLACE_PREPOSITION.search(
+                text[max(0, mention.start - 12) : mention.start]
+            )
+            if sports and city and not after_preposition and label != "FAC":
+                label = "ORG"
+            elif (
+                (country or city)
+                and label in {"PERSON", "ORG"}
+                and not (label == "PERSON" and surname_key(form) in full_surnames)
+                and not (label == "ORG" and country and sports)
+            ):
+                label = "GPE"
+        if label != mention.label:
+            mention = replace(mention, label=label)
+        result.append(mention)
+    return result
 
 
 def surname_key(name: str) -> str:
@@ -195,7 +329,7 @@ def extract_entities(
     article: ParsedArticle, analysis: Analysis, gazetteer: Gazetteer | None = None
 ) -> dict[str, list[dict[str, object]]]:
     """The record's ``entities`` for one analysed article."""
-    mentions = list(analysis.mentions)
+    mentions = retype(analysis.mentions, analysis.text, gazetteer)
     people = _people(mentions)
     people_forms = {form for group in people for form in group.forms}
     result: dict[str, list[dict[str, object]]] = {}
