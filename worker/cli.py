@@ -659,6 +659,13 @@ def _article_filter(
         raise typer.BadParameter(
             f"{country!r} is not an ISO 3166-1 alpha-2 code (RU, SY, US…)", param_hint="--country"
         )
+    if search is not None:
+        from worker.store.search import fts5_query
+
+        try:
+            fts5_query(search)  # the same words on both backends: nothing to find is an error
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--search") from None
     if legacy_id is not None and versions_of not in (None, legacy_id):
         raise typer.BadParameter("give --versions-of or --id, not both", param_hint="--id")
     return ArticleFilter(
@@ -906,7 +913,7 @@ def tail(
     from worker.store import Store
 
     store = Store.from_url(_settings(ctx).resolved_store_url)
-    position = after if after is not None else max(0, store.last_announced() - lines)
+    position = after if after is not None else store.announced_before_last(lines)
     waiter = AnnouncementWaiter(store) if follow else None
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stop as on Ctrl-C
     try:

@@ -24,6 +24,7 @@ import json
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import asdict
 from typing import Any, Protocol
@@ -96,10 +97,18 @@ class RedisStream:
         found = self.client.xrange(self.key, f"{item.seq}-1", f"{item.seq}-1")
         if found and found[0][1].get(b"id") == item.id.encode():
             return
+        if not found:
+            oldest = self.client.xrange(self.key, "-", "+", count=1)
+            if oldest and _seq_of(oldest[0][0]) > item.seq:
+                return  # trimmed away (stream_maxlen) since it was delivered
         raise StreamMismatchError(
             f"stream {self.key} holds ids past {item.seq}-1 that this store did not write: "
             f"delete it (DEL {self.key}) or set stream_key to a new name"
         )
+
+
+def _seq_of(entry_id: bytes) -> int:
+    return int(entry_id.split(b"-")[0])
 
 
 class StreamMismatchError(Exception):
@@ -110,7 +119,10 @@ class Webhook:
     """POST ``{"records": [...]}`` to ``url``, signed with ``secret``."""
 
     def __init__(self, url: str, secret: str, timeout_s: float = 10.0) -> None:
-        self.name = f"webhook:{url}"
+        # the cursor's key and what the logs show: the host and a digest of the whole URL, never
+        # the URL itself (it may carry a token)
+        host = urllib.parse.urlsplit(url).hostname or "?"
+        self.name = f"webhook:{host}:{hashlib.sha256(url.encode()).hexdigest()[:12]}"
         self.url = url
         self.secret = secret.encode()
         self.timeout_s = timeout_s

@@ -179,7 +179,9 @@ class Settings(BaseSettings):
         "(the watcher's relay); empty: none",
     )
     stream_maxlen: int = Field(
-        1_000_000, ge=1, description="the stream is trimmed to about this many entries"
+        1_000_000,
+        ge=10_000,  # well above a relay batch (500): a re-delivered batch is still there
+        description="the stream is trimmed to about this many entries",
     )
     webhook_url: str | None = Field(
         None, description="POST new records here too, in signed JSON batches (the relay)"

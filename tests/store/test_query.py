@@ -260,6 +260,9 @@ class TestFilters:
         assert _keys(filled, search="damascus OR fleet") == ["lavrov", "harbour"]
         assert _keys(filled, search="damascus -moscow") == []
         assert _keys(filled, search="lavrov -fleet") == ["lavrov"]
+        # an excluded word excludes its other forms too ("fleets": the harbour's "fleet")
+        assert _keys(filled, search="harbour -fleets") == []
+        assert _keys(filled, search="harbour -fleets", language="en") == []
         assert _keys(filled, search='AND OR NOT ( ) * ^ : "') == []  # no syntax error
 
     def test_versions_of_from_either_id(self, filled: Store):

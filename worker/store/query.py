@@ -143,16 +143,11 @@ def _ingested_at_bound(moment: datetime) -> Any:
 def _search_clause(text: str, language: str | None, dialect: str) -> ColumnElement[bool]:
     """``--search``: the records whose title or body match ``text`` (web-search syntax: words,
     "a phrase", OR, -word), through the full-text index (``worker/store/search.py``): the
-    ``search`` tsvector on PostgreSQL (the query parsed in ``language``'s configuration when
-    the filter names one, else in every language's), FTS5 on SQLite."""
-    from worker.store.search import TS_LANGUAGES, search_clause
+    ``search`` tsvector on PostgreSQL (the query read in ``language``'s configuration when the
+    filter names one, else in each article's own), FTS5 on SQLite."""
+    from worker.store.search import search_clause
 
-    languages = [language.strip().lower()] if language else TS_LANGUAGES
-    return search_clause(dialect, text, languages)
-
-
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return search_clause(dialect, text, language.strip().lower() if language else None)
 
 
 def _country_clause(code: str, dialect: str) -> ColumnElement[bool]:

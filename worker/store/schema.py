@@ -185,7 +185,7 @@ outbox = Table(
 outbox_cursors = Table(
     "outbox_cursors",
     metadata,
-    Column("destination", String(64), primary_key=True),
+    Column("destination", Text, primary_key=True),
     Column("last_seq", BigInteger, nullable=False),
     Column("updated_at", EpochTime, nullable=False),
 )

@@ -11,20 +11,14 @@ and folds case and diacritics for every language.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
-from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, func, literal_column, select, text
+from sqlalchemy import ColumnElement, func, literal_column, text
 
 from worker.store.schema import articles
 
 _WORD = re.compile(r"\w")
 # a "quoted phrase" (perhaps -"excluded"), or a word
 _TOKEN = re.compile(r'(-?)"([^"]*)"|(\S+)')
-
-
-def distinct_languages(conn: Connection) -> list[str | None]:
-    return list(conn.execute(select(articles.c.language).distinct()).scalars())
 
 
 # The languages that PostgreSQL has a text search configuration for (newsingest_ts_config() of
@@ -61,26 +55,21 @@ TS_LANGUAGES = [
 ]
 
 
-def search_clause(
-    dialect: str, query: str, languages: Iterable[str | None] = TS_LANGUAGES
-) -> ColumnElement[bool]:
+def search_clause(dialect: str, query: str, language: str | None = None) -> ColumnElement[bool]:
     """A WHERE clause over ``articles``: the records whose title or body match ``query``.
 
-    ``languages``: on PostgreSQL, the languages whose configurations parse the query (every one
-    by default; the one the user filters on when there is one), through migration 0002's
-    ``newsingest_ts_config()``, with ``simple`` always among them. The parsed queries are ORed
-    into one tsquery: one ``@@`` that the GIN index on ``search`` answers."""
+    PostgreSQL: each article's ``search`` vector was made in its own language's configuration,
+    so the query must be read in that one too (an excluded ``-word`` stemmed otherwise would
+    not exclude). With ``language`` (the filter's), one configuration for every candidate: one
+    ``@@`` that the GIN index on ``search`` answers. Without, each row's own configuration
+    (``newsingest_ts_config(articles.language)`` of migration 0002): always right, but a scan
+    of the candidates, so `--language` makes a search on a big store fast."""
     if not query.strip():
-        raise ValueError("an empty search")
+        raise ValueError("nothing to search for: an empty search")
     if dialect == "postgresql":
-        configs = sorted({language for language in languages if language})
-        tsquery: ColumnElement[Any] = func.websearch_to_tsquery(
-            literal_column("'simple'::regconfig"), query
-        )
-        for language in configs:
-            parsed = func.websearch_to_tsquery(func.newsingest_ts_config(language), query)
-            tsquery = tsquery.op("||")(parsed)
-        return literal_column("articles.search").op("@@")(tsquery)
+        vector = literal_column("articles.search")
+        config = func.newsingest_ts_config(language if language else articles.c.language)
+        return vector.op("@@")(func.websearch_to_tsquery(config, query))
     match = fts5_query(query)
     return articles.c.id.in_(
         text(
@@ -113,5 +102,5 @@ def fts5_query(query: str) -> str:
             wanted.append(quoted)
         pending_or = False
     if not wanted:
-        raise ValueError(f"nothing to search for in {query!r} (only excluded words)")
+        raise ValueError(f"nothing to search for in {query!r}: no word that must occur")
     return " ".join(wanted) + "".join(f" NOT {term}" for term in unwanted)

@@ -288,6 +288,17 @@ class Store:
         )
         yield from self._stream(query)
 
+    def announced_before_last(self, count: int) -> int:
+        """The position to read from for the last ``count`` announcements: the seq just before
+        the ``count``-th newest (numbers may have gaps: a publish rolled back burns some)."""
+        if count <= 0:
+            return self.last_announced()
+        with self.engine.connect() as conn:
+            found = conn.execute(
+                select(outbox.c.seq).order_by(outbox.c.seq.desc()).offset(count - 1).limit(1)
+            ).scalar()
+        return 0 if found is None else int(found) - 1
+
     def last_announced(self) -> int:
         """The newest announcement's number (0: none yet)."""
         with self.engine.connect() as conn:

@@ -31,7 +31,7 @@ def upgrade() -> None:
     )
     op.create_table(
         "outbox_cursors",
-        sa.Column("destination", sa.String(64), primary_key=True),
+        sa.Column("destination", sa.Text, primary_key=True),
         sa.Column("last_seq", sa.BigInteger, nullable=False),
         sa.Column("updated_at", _time(), nullable=False),
     )
