@@ -98,17 +98,26 @@ class RedisStream:
         if found and found[0][1].get(b"id") == item.id.encode():
             return
         if not found:
-            oldest = self.client.xrange(self.key, "-", "+", count=1)
-            if oldest and _seq_of(oldest[0][0]) > item.seq:
-                return  # trimmed away (stream_maxlen) since it was delivered
+            # trimmed (stream_maxlen) or XDELed since it was delivered: Redis 7 counts every
+            # entry ever added, so a stream that lost entries and now starts past this one
+            # had it (an older Redis cannot tell: refused)
+            info = self.client.xinfo_stream(self.key)
+            added, first = info.get("entries-added"), info.get("recorded-first-entry-id")
+            lost_some = added is not None and added > info["length"]
+            if lost_some and first is not None and _seq_of(first) > item.seq:
+                return
+            removed = info.get("max-deleted-entry-id")
+            if lost_some and removed is not None and _seq_of(removed) >= item.seq:
+                return
         raise StreamMismatchError(
             f"stream {self.key} holds ids past {item.seq}-1 that this store did not write: "
             f"delete it (DEL {self.key}) or set stream_key to a new name"
         )
 
 
-def _seq_of(entry_id: bytes) -> int:
-    return int(entry_id.split(b"-")[0])
+def _seq_of(entry_id: bytes | str) -> int:
+    text = entry_id.decode() if isinstance(entry_id, bytes) else entry_id
+    return int(text.split("-")[0])
 
 
 class StreamMismatchError(Exception):

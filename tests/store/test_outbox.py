@@ -147,3 +147,77 @@ def test_a_failing_destination_does_not_hold_up_the_others(
         thread.join(10)
     assert store.cursor(working.name) == 1
     assert store.cursor(broken.name) == 0
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_long_destination_name_keeps_its_cursor(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A stream key or webhook name of any length (varchar(64) once made PostgreSQL refuse the
+    cursor, and the relay re-deliver forever)."""
+    url = (
+        request.getfixturevalue("postgres_url")
+        if backend == "postgresql"
+        else f"sqlite:///{tmp_path}/s.sqlite"
+    )
+    store = Store.from_url(url)
+    try:
+        name = "redis-stream:" + "k" * 300
+        store.advance_cursor(name, 7)
+        assert store.cursor(name) == 7
+    finally:
+        store.close()
+
+
+def test_webhook_destination_names_no_secret_of_its_url() -> None:
+    hook = Webhook("https://hooks.example.org/in?token=s3cr3t", SECRET)
+    assert hook.name.startswith("webhook:hooks.example.org:")
+    assert "s3cr3t" not in hook.name
+    assert hook.name != Webhook("https://hooks.example.org/in?token=other", SECRET).name
+
+
+def test_tail_counts_announcements_not_numbers(store: Store) -> None:
+    """Announcement numbers have gaps (a publish rolled back burns them on PostgreSQL): the
+    last N are N announcements."""
+    from sqlalchemy import insert
+
+    from worker.store.schema import outbox
+
+    with store.engine.begin() as conn:
+        for seq in (1, 2, 3, 40):
+            conn.execute(
+                insert(outbox).values(seq=seq, article_id=f"a{seq}", file="f", created_at=0.0)
+            )
+    assert store.announced_before_last(3) == 1  # read after 1: 2, 3, 40
+    assert store.announced_before_last(10) == 0
+    assert store.announced_before_last(0) == 40
+
+
+def test_a_redelivered_batch_trimmed_from_the_stream_meanwhile_is_not_a_mismatch(
+    store: Store, redis_url: str
+) -> None:
+    """The relay died after its XADDs, the stream was trimmed past them since: delivering the
+    batch again adds nothing and raises nothing; a stream another store wrote still refuses."""
+    import uuid
+
+    import redis
+
+    from worker.outbox import RedisStream, StreamMismatchError
+
+    key = f"newsingest:articles:test-{uuid.uuid4().hex[:8]}"
+    stream = RedisStream(redis_url, key)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        _publish(store, "a.txt", [HARBOUR, ORCHARD, LIBRARY])
+        batch = store.announcements(0)
+        stream.deliver(batch)
+        client.xtrim(key, maxlen=1, approximate=False)  # 1-1 and 2-1 trimmed away
+        stream.deliver(batch)
+        assert [entry_id for entry_id, _ in client.xrange(key)] == [b"3-1"]
+        client.delete(key)
+        client.xadd(key, {"id": "another store's"}, id="9-1")
+        with pytest.raises(StreamMismatchError):
+            stream.deliver(batch)
+    finally:
+        client.delete(key)
+        client.close()
