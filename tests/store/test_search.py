@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
-from worker.store import migrate
-from worker.store.search import TS_LANGUAGES, fts5_query
+from worker.store.search import fts5_query
 
 
 @pytest.mark.parametrize(
@@ -33,12 +30,3 @@ def test_web_search_syntax_becomes_fts5(typed: str, fts5: str) -> None:
 def test_a_search_with_nothing_to_find_is_refused(typed: str) -> None:
     with pytest.raises(ValueError, match="nothing to search"):
         fts5_query(typed)
-
-
-def test_the_languages_tried_are_those_the_migration_maps() -> None:
-    path = migrate._MIGRATIONS / "versions" / "0002_consumer_schema.py"
-    spec = importlib.util.spec_from_file_location("consumer_schema", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    assert sorted(TS_LANGUAGES) == sorted(module.TS_CONFIGS)

@@ -21,40 +21,6 @@ _WORD = re.compile(r"\w")
 _TOKEN = re.compile(r'(-?)"([^"]*)"|(\S+)')
 
 
-# The languages that PostgreSQL has a text search configuration for (newsingest_ts_config() of
-# migration 0002 maps them; tests/store/test_search.py holds the two lists together).
-TS_LANGUAGES = [
-    "ar",
-    "ca",
-    "da",
-    "de",
-    "el",
-    "en",
-    "es",
-    "eu",
-    "fi",
-    "fr",
-    "ga",
-    "hi",
-    "hu",
-    "hy",
-    "id",
-    "it",
-    "lt",
-    "ne",
-    "nl",
-    "no",
-    "pt",
-    "ro",
-    "ru",
-    "sr",
-    "sv",
-    "ta",
-    "tr",
-    "yi",
-]
-
-
 def search_clause(dialect: str, query: str, language: str | None = None) -> ColumnElement[bool]:
     """A WHERE clause over ``articles``: the records whose title or body match ``query``.
 
