@@ -142,3 +142,115 @@ class TestRetype:
         assert labels == ["ORG", "ORG", "GPE"]
         assert sports_story(text)
         assert not sports_story("Leeds council voted on the new budget on Tuesday.")
+
+    def _retyped(self, resources: EnrichResources, text: str, *spans: tuple[str, str]) -> dict:
+        mentions = [
+            Mention(form, label, text.index(form), text.index(form) + len(form))
+            for form, label in spans
+        ]
+        return {m.text: m.label for m in retype(mentions, text, resources.gazetteer)}
+
+    def test_places_named_as_places(self, resources: EnrichResources) -> None:
+        """ "the village of Xandor", "Velmora province", "in Quellburg": places, whatever the
+        model said; "in Tom Hale's view" stays a person (Tom is a given name)."""
+        text = (
+            "Shells fell near the village of Xandor Kel overnight. Velmora province was calm. "
+            "Families fled in Quellburg Dasht, and in Tom Hale's view more will follow."
+        )
+        labels = self._retyped(
+            resources,
+            text,
+            ("Xandor Kel", "PERSON"),
+            ("Velmora", "PERSON"),
+            ("Quellburg Dasht", "PERSON"),
+            ("Tom Hale", "PERSON"),
+        )
+        assert labels == {
+            "Xandor Kel": "GPE",
+            "Velmora": "GPE",
+            "Quellburg Dasht": "GPE",
+            "Tom Hale": "PERSON",
+        }
+
+    def test_given_name_makes_an_organisation_a_person(self, resources: EnrichResources) -> None:
+        """ "Stefano Vireo" (the model: ORG) is a person; "Stefano Motors" and "Israel Defense
+        Forces"-like names, with an organisation's word or a country in them, are not."""
+        text = "Stefano Vireo praised Stefano Motors and the Jordan Valley Authority on Monday."
+        labels = self._retyped(
+            resources,
+            text,
+            ("Stefano Vireo", "ORG"),
+            ("Stefano Motors", "ORG"),
+            ("Jordan Valley Authority", "ORG"),
+        )
+        assert labels == {
+            "Stefano Vireo": "PERSON",
+            "Stefano Motors": "ORG",
+            "Jordan Valley Authority": "ORG",
+        }
+
+    def test_words_and_titles_of_works_are_no_entities(self, resources: EnrichResources) -> None:
+        """ "Coal" where the text also says "coal", an index, a drama's title and a name alone in
+        quotation marks are dropped; a person's surname that is also a word ("Baker" beside
+        "Ann Baker") is kept."""
+        text = (
+            "Coal towns will get help, Ann Baker said; coal output fell and the Kospi rose. "
+            "Baker, a baker's daughter, wrote the drama Glass Harbour and the play “Tin Roofs”."
+        )
+        labels = self._retyped(
+            resources,
+            text,
+            ("Coal", "PERSON"),
+            ("Ann Baker", "PERSON"),
+            ("Kospi", "PERSON"),
+            ("Baker", "PERSON"),
+            ("Glass Harbour", "PERSON"),
+            ("Tin Roofs", "ORG"),
+        )
+        assert labels == {"Ann Baker": "PERSON", "Baker": "PERSON"}
+
+    def test_surname_typed_as_place_is_the_person(self, resources: EnrichResources) -> None:
+        """ "Okonjo" after "Bayo Okonjo" is the person, not a place; "in Okonjo" is the town."""
+        text = "Bayo Okonjo won. Okonjo thanked voters, and the rally in Okonjo went on."
+        mentions = [
+            Mention("Bayo Okonjo", "PERSON", 0, 11),
+            Mention("Okonjo", "GPE", text.index("Okonjo thanked"), 0),
+            Mention("Okonjo", "GPE", text.rindex("Okonjo"), 0),
+        ]
+        labels = [m.label for m in retype(mentions, text, resources.gazetteer)]
+        assert labels == ["PERSON", "PERSON", "GPE"]
+
+
+@pytest.fixture(scope="module")
+def found(resources: EnrichResources) -> dict:
+    story = article(
+        "Carmaker Signs Battery Deal",
+        "Brenner Motoren, the carmaker, signed a deal with Qiao Lingyun of Harbin Cells on "
+        "Monday. Brenner said the batteries would arrive next year.",
+        "Qiao said the Ministry of Industry and Information Technology had approved it. "
+        "The news came before the Velmont Open, where the company sponsors the final.",
+        "Analysts at Dorran Partners said the deal was good for both sides.",
+    )
+    enricher = EntitiesEnricher(resources.spacy_analyzer(), resources.gazetteer)
+    return enricher.enrich([story])[0]["entities"]
+
+
+class TestRulesAndGrouping:
+    """The entity ruler in front of the model, and short forms joining full names (real model)."""
+
+    def test_organisation_words_make_organisations(self, found: dict) -> None:
+        orgs = names(found, "org")
+        assert {"Brenner Motoren", "Dorran Partners"} <= set(orgs)
+        assert "Ministry of Industry and Information Technology" in orgs
+        assert not {"Brenner Motoren", "Dorran Partners"} & set(names(found, "person"))
+
+    def test_short_forms_join(self, found: dict) -> None:
+        """ "Brenner" is the carmaker; "Qiao", a family name written first, is Qiao Lingyun."""
+        people = names(found, "person")
+        assert "Brenner" not in people
+        assert people.get("Qiao Lingyun") == 2
+        assert names(found, "org")["Brenner Motoren"] == 2
+
+    def test_events_are_no_entities(self, found: dict) -> None:
+        everything = {item["text"] for kind in found.values() for item in kind}
+        assert not any("Velmont" in name for name in everything)

