@@ -80,7 +80,7 @@ ENRICHERS: dict[str, Factory] = {
     "countries": lambda settings, shared: CountriesEnricher(
         shared.spacy_analyzer(), shared.gazetteer
     ),
-    "quotes": lambda settings, shared: QuotesEnricher(shared.spacy_analyzer()),
+    "quotes": lambda settings, shared: QuotesEnricher(shared.spacy_analyzer(), shared.gazetteer),
     "keywords": lambda settings, shared: KeywordsEnricher(shared.analyzer),
 }
 

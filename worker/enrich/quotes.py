@@ -1,3 +1,4 @@
+# ruff: noqa: RUF001 - typographic apostrophes are meant
 """Quoted passages and who said them.
 
 A quote is a passage of three words or more between quotation marks (“…”, "…", «…») in a body
@@ -22,7 +23,8 @@ from collections import Counter
 from collections.abc import Sequence
 
 from worker.enrich.base import Fields
-from worker.enrich.entities import clean_entity, person_groups, surname_key
+from worker.enrich.entities import clean_entity, person_groups, retype, surname_key
+from worker.enrich.gazetteer import Gazetteer
 from worker.enrich.nlp import Analysis, ArticleAnalyzer, Mention, SpeechVerb
 from worker.models import ParsedArticle
 
@@ -35,6 +37,7 @@ _NOT_GIVEN_NAMES = frozenset({
     "president", "manager", "captain", "the", "and", "but", "when", "after", "said", "says",
     "team",
 })  # fmt: skip
+_PARTICLE = re.compile(r"^(?:al|el|ad|as|ash|an|ar|at|az)-[A-Z]")
 _TITLE = re.compile(r"^(?:Mr|Mrs|Ms|Miss|Dr|Prof|Sir|Dame)\.?\s+")
 # Quotation marks, and the paragraph breaks that end a quote running on.
 _MARK = re.compile(r'[“”«»"\n]')
@@ -103,16 +106,33 @@ def _passages(text: str) -> list[tuple[int, int, str, bool]]:
     return passages
 
 
-def attribute(analysis: Analysis, start: int, end: int, people: dict[str, str]) -> str | None:
-    """The speaker of the quote at ``text[start:end]``, or ``None`` when the text does not say."""
+def attribute(
+    analysis: Analysis,
+    start: int,
+    end: int,
+    people: dict[str, str],
+    mentions: Sequence[Mention] | None = None,
+) -> str | None:
+    """The speaker of the quote at ``text[start:end]``, or ``None`` when the text does not say.
+
+    ``mentions`` are the article's mentions as ``entities`` corrects them (``retype``), by
+    default the model's own.
+    """
+    if mentions is None:
+        mentions = analysis.mentions
     verb = _speech_verb(analysis, start, end)
     if verb is None or verb.subject_start is None or verb.subject_end is None:
         return None
     inside = [
-        m for m in analysis.mentions if m.start < verb.subject_end and m.end > verb.subject_start
+        m
+        for m in mentions
+        if m.start < verb.subject_end
+        and m.end > verb.subject_start
+        and not _possessor(m, analysis.text, verb.subject_end)
     ]
     for mention in inside:
-        name = full_name(clean_entity(mention.text), people, analysis.text)
+        written = analysis.text if mention.label in {"PERSON", "ORG"} else ""
+        name = full_name(clean_entity(mention.text), people, analysis.text, written)
         if name:
             return name
     subject = clean_entity(verb.subject_text or "")
@@ -122,28 +142,50 @@ def attribute(analysis: Analysis, start: int, end: int, people: dict[str, str]) 
         if name:
             return name
     if subject.casefold() in PRONOUNS or _is_description(verb.subject_text or "", inside):
-        return _topic_person(analysis, start, people)
+        person = _topic_person(analysis, start, people, mentions)
+        return full_name(person, people, analysis.text) or person if person else None
     for mention in inside:
         if mention.label in SPEAKER_LABELS:
-            return clean_entity(verb.subject_text or mention.text)
+            return clean_entity(_from(verb.subject_text or mention.text, mention, verb))
     return None
 
 
-def full_name(form: str, people: dict[str, str], text: str = "") -> str | None:
+def _possessor(mention: Mention, text: str, limit: int) -> bool:
+    """ "Kessler's" in "Kessler's chief executive, Martina Vogt": the owner, not the speaker (a
+    mention that ends the subject is its head)."""
+    after = text[mention.end : mention.end + 2]
+    owner = mention.text.endswith(("'s", "’s")) or after[:1] in {"'", "’"}
+    return owner and mention.end < limit - 2
+
+
+def _from(subject: str, mention: Mention, verb: SpeechVerb) -> str:
+    """The subject from ``mention`` on: "Israel's Foreign Ministry" → "Foreign Ministry"."""
+    if verb.subject_start is None or mention.start <= verb.subject_start:
+        return subject
+    cut = mention.start - verb.subject_start
+    before = subject[:cut].rstrip()
+    if before.endswith(("'s", "’s")) and " " not in before:
+        return subject[cut:]
+    return subject
+
+
+def full_name(form: str, people: dict[str, str], text: str = "", written: str = "") -> str | None:
     """The article's full name for a person's form: "Liang" → "Liang Hao" when only one fits.
 
     The grouping of ``entities`` first; else a single word that is the first or the last word
     of exactly one multi-word name in the article (family names written first, given names
-    used alone, a surname the model did not label).
+    used alone, a surname the model did not label, "al-Jubouri" for "Adel al-Jubouri"); else,
+    when ``written`` (the text) is given, the one "Given Surname" it writes ("Bertin", taken
+    for an organisation, is "Laurent Bertin" where the model found no full name).
     """
     if form in people:
         name = people[form]
         if len(name.split()) > 1:
             return name
         return _owner_of_word(name, people) or _written_in_full(name, text) or name
-    if not form or len(form.split()) != 1 or not form[0].isupper():
+    if not form or len(form.split()) != 1 or not (form[0].isupper() or _PARTICLE.match(form)):
         return None
-    return _owner_of_word(form, people)
+    return _owner_of_word(form, people) or (_written_in_full(form, written) if written else None)
 
 
 def _written_in_full(word: str, text: str) -> str | None:
@@ -196,28 +238,38 @@ def _speech_verb(analysis: Analysis, start: int, end: int) -> SpeechVerb | None:
     return min(candidates, key=lambda v: min(abs(v.start - end), abs(start - v.end)))
 
 
-def _topic_person(analysis: Analysis, before: int, people: dict[str, str]) -> str | None:
-    earlier = [m for m in analysis.mentions if m.end <= before and clean_entity(m.text) in people]
+def _topic_person(
+    analysis: Analysis, before: int, people: dict[str, str], mentions: Sequence[Mention]
+) -> str | None:
+    earlier = [m for m in mentions if m.end <= before and clean_entity(m.text) in people]
     for mention in reversed(earlier):
         if mention.main_subject:
             return people[clean_entity(mention.text)]
     if earlier:
         return people[clean_entity(earlier[-1].text)]
     counts = Counter(
-        people[clean_entity(m.text)] for m in analysis.mentions if clean_entity(m.text) in people
+        people[clean_entity(m.text)] for m in mentions if clean_entity(m.text) in people
     )
     return counts.most_common(1)[0][0] if counts else None
 
 
-def extract_quotes(analysis: Analysis) -> list[dict[str, str | None]]:
-    """Each quote with its speaker; a continued quote has the speaker of the one it continues."""
-    people = person_groups(analysis.mentions)
+def extract_quotes(
+    analysis: Analysis, gazetteer: Gazetteer | None = None
+) -> list[dict[str, str | None]]:
+    """Each quote with its speaker; a continued quote has the speaker of the one it continues.
+
+    The mentions are corrected as ``entities`` corrects them (``retype``: titles and demonyms
+    off people's names, places the model took for people), so a speaker is written as the
+    article's ``person`` entity is.
+    """
+    mentions = retype(analysis.mentions, analysis.text, gazetteer)
+    people = person_groups(mentions)
     found: list[dict[str, str | None]] = []
     for start, end, passage, continues in quoted_passages(analysis.text):
         if continues and found[-1]["speaker"] is not None:
             speaker = found[-1]["speaker"]
         else:
-            speaker = attribute(analysis, start, end, people)
+            speaker = attribute(analysis, start, end, people, mentions)
         found.append({"text": passage, "speaker": speaker})
     return found
 
@@ -227,11 +279,12 @@ class QuotesEnricher:
 
     name = "quotes"
 
-    def __init__(self, analyzer: ArticleAnalyzer) -> None:
+    def __init__(self, analyzer: ArticleAnalyzer, gazetteer: Gazetteer | None = None) -> None:
         self._analyzer = analyzer
+        self._gazetteer = gazetteer
 
     def enrich(self, articles: Sequence[ParsedArticle]) -> list[Fields]:
         return [
-            {"quotes": None if analysis is None else extract_quotes(analysis)}
+            {"quotes": None if analysis is None else extract_quotes(analysis, self._gazetteer)}
             for analysis in self._analyzer.analyses(articles)
         ]
