@@ -220,6 +220,48 @@ class TestRetype:
         labels = [m.label for m in retype(mentions, text, resources.gazetteer)]
         assert labels == ["PERSON", "PERSON", "GPE"]
 
+    def test_split_and_half_found_names_completed(self, resources: EnrichResources) -> None:
+        """ "Russian Tomas" + "Varga" is one person (and loses the demonym); a family name found
+        alone ("Brodeur") takes the given name the text writes before it ("winger Luc
+        Brodeur"), and the mention of the given name inside it goes."""
+        text = "Russian Tomas Varga won. Then winger Luc Brodeur scored, and Brodeur celebrated."
+        mentions = [
+            Mention("Russian Tomas", "PERSON", 0, 13),
+            Mention("Varga", "PERSON", 14, 19),
+            Mention("Luc", "PERSON", text.index("Luc"), text.index("Luc") + 3),
+            Mention("Brodeur", "PERSON", text.rindex("Brodeur"), text.rindex("Brodeur") + 7),
+        ]
+        people = [m.text for m in retype(mentions, text, resources.gazetteer)]
+        assert people == ["Tomas Varga", "Luc Brodeur", "Brodeur"]
+
+    def test_the_and_site_words(self, resources: EnrichResources) -> None:
+        """No one's name takes "the" ("the Ravens" is a group); "Kell Farm" and "Orrin Park"
+        are sites; "the Lantern Row" as an organisation makes "Lantern Row singer" one too."""
+        text = (
+            "Fans of the Ravens met at Kell Farm and Orrin Park. The band the Lantern Row played; "
+            "Lantern Row singer Ida Moss waved."
+        )
+        labels = self._retyped(
+            resources,
+            text,
+            ("Ravens", "PERSON"),
+            ("Kell Farm", "ORG"),
+            ("Orrin Park", "PERSON"),
+            ("the Lantern Row", "ORG"),
+        )
+        assert labels == {
+            "Ravens": "ORG",
+            "Kell Farm": "FAC",
+            "Orrin Park": "FAC",
+            "the Lantern Row": "ORG",
+        }
+        lantern = text.rindex("Lantern Row")
+        mentions = [
+            Mention("the Lantern Row", "ORG", text.index("the Lantern"), 0),
+            Mention("Lantern Row", "PERSON", lantern, lantern + 11),
+        ]
+        assert [m.label for m in retype(mentions, text, resources.gazetteer)] == ["ORG", "ORG"]
+
 
 @pytest.fixture(scope="module")
 def found(resources: EnrichResources) -> dict:

@@ -24,7 +24,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 from worker.enrich.base import Fields
-from worker.enrich.gazetteer import Gazetteer, fold
+from worker.enrich.gazetteer import Gazetteer
 from worker.enrich.names import gender_of
 from worker.enrich.nlp import MODEL_LANGUAGES, Analysis, ArticleAnalyzer, Mention
 from worker.enrich.rules import EVENT_SUFFIXES, ORG_PREFIXES, ORG_SUFFIXES
@@ -78,6 +78,12 @@ _PLACE_AFTER = re.compile(
     r"peninsula|desert|mountains)\b",
     re.IGNORECASE,
 )
+_ARTICLE_BEFORE = re.compile(r"\b(?:the|The)\s+$")
+# Last words of the names of sites: a person or organisation so named is a place.
+_FACILITY = frozenset({
+    "park", "stadium", "arena", "square", "airport", "bridge", "farm", "mosque", "cathedral",
+    "palace", "plant", "camp", "harbour", "harbor", "dam",
+})  # fmt: skip
 _IN_BEFORE = re.compile(r"\b(?:in|near|outside|across|around|into)\s+(?:the\s+)?$")
 # Words in names that are not people's: organisations' and events' words, places'.
 _NOT_PERSON_WORDS = ORG_SUFFIXES | ORG_PREFIXES | EVENT_SUFFIXES | {
@@ -133,10 +139,14 @@ def retype(mentions: Sequence[Mention], text: str, gazetteer: Gazetteer | None) 
     * an organisation or place of two or three capitalised words starting with a given name
       ("Stefano Conti") is a person, unless a word of it names organisations or places;
     * a one-word "person" the article also writes in lower case ("Coal" / "coal") is no one;
-    * people's names lose leading titles and demonyms.
+    * people's names lose leading titles and demonyms;
+    * a person the model split ("Russian Dmitri" + "Volkonsky") is one mention, and a family
+      name the model found alone is completed by the given name before it where the text has one
+      ("fly-half Niall Carberry", which the model missed, beside "Carberry").
     """
     if gazetteer is None:
         return list(mentions)
+    mentions = _full_names(_join_adjacent_people(mentions, text), text, gazetteer)
     sports = sports_story(text)
     full_people = [
         clean_entity(m.text)
@@ -160,7 +170,10 @@ def retype(mentions: Sequence[Mention], text: str, gazetteer: Gazetteer | None) 
                 continue
         before = text[max(0, mention.start - 40) : mention.start]
         after = text[mention.end : mention.end + 30]
-        if label in {"PERSON", "ORG"} and (
+        words = form.split()
+        if label in {"PERSON", "ORG"} and len(words) > 1 and words[-1].casefold() in _FACILITY:
+            label = "FAC"  # "St James' Park", "Worthy Farm"
+        elif label in {"PERSON", "ORG"} and (
             _PLACE_BEFORE.search(before)
             or _PLACE_AFTER.match(after)
             or (
@@ -170,6 +183,10 @@ def retype(mentions: Sequence[Mention], text: str, gazetteer: Gazetteer | None) 
             )
         ):
             label = "GPE"
+        elif label == "PERSON" and (
+            _ARTICLE_BEFORE.search(before) or _LEADING_ARTICLE.match(mention.text)
+        ):
+            label = "ORG"  # "the Houthis", "the Harlow Line": no one's name takes "the"
         elif (
             label in {"GPE", "LOC"}
             and " " not in form
@@ -180,9 +197,10 @@ def retype(mentions: Sequence[Mention], text: str, gazetteer: Gazetteer | None) 
             label = "PERSON"  # "Adeyemi" after "Musa Adeyemi"
         elif label in {"PERSON", "ORG", "GPE", "FAC"} and form and len(form.split()) <= 3:
             country = gazetteer.country(form)
-            city = None if country else gazetteer.cities.get(fold(form))
+            city = None if country else gazetteer.place(form)  # a city or a region
             after_preposition = _PLACE_PREPOSITION.search(before[-12:])
-            if sports and city and not after_preposition and label != "FAC":
+            person_named = label == "PERSON" and surname_key(form) in full_surnames
+            if sports and city and not after_preposition and label != "FAC" and not person_named:
                 label = "ORG"
             elif (
                 (country or city)
@@ -198,7 +216,77 @@ def retype(mentions: Sequence[Mention], text: str, gazetteer: Gazetteer | None) 
         if label != mention.label:
             mention = replace(mention, label=label)
         result.append(mention)
-    return result
+    return _organisations_win(result)
+
+
+def _organisations_win(mentions: list[Mention]) -> list[Mention]:
+    """A name of several words the model read as an organisation somewhere ("the Harlow Line")
+    and as a person elsewhere ("Harlow Line singer ...") is the organisation, unless it starts
+    with a given name and was never written with "the"."""
+    organisations = {clean_entity(m.text) for m in mentions if m.label == "ORG"}
+    with_the = {
+        clean_entity(m.text)
+        for m in mentions
+        if m.label == "ORG" and _LEADING_ARTICLE.match(m.text)
+    }
+    return [
+        replace(m, label="ORG")
+        if m.label == "PERSON"
+        and " " in m.text
+        and clean_entity(m.text) in organisations
+        and (gender_of(m.text.split()[0]) is None or clean_entity(m.text) in with_the)
+        else m
+        for m in mentions
+    ]
+
+
+def _join_adjacent_people(mentions: Sequence[Mention], text: str) -> list[Mention]:
+    """Two person mentions with one space between them are one ("Dmitri" "Volkonsky")."""
+    joined: list[Mention] = []
+    for mention in mentions:
+        last = joined[-1] if joined else None
+        if (
+            last is not None
+            and last.label == mention.label == "PERSON"
+            and text[last.end : mention.start] == " "
+        ):
+            joined[-1] = replace(last, text=text[last.start : mention.end], end=mention.end)
+        else:
+            joined.append(mention)
+    return joined
+
+
+def _full_names(mentions: list[Mention], text: str, gazetteer: Gazetteer) -> list[Mention]:
+    """A family name found alone, with no full name among the mentions, is completed where the
+    text writes a given name (or two) just before it; mentions inside the new name go."""
+    full = {
+        surname_key(clean_entity(m.text))
+        for m in mentions
+        if m.label == "PERSON" and " " in clean_entity(m.text)
+    }
+    lone = {
+        clean_entity(m.text)
+        for m in mentions
+        if m.label in {"PERSON", "ORG"}
+        and " " not in clean_entity(m.text)
+        and surname_key(clean_entity(m.text)) not in full
+        and gazetteer.place(clean_entity(m.text)) is None
+    }
+    found: list[Mention] = []
+    for surname in sorted(lone):
+        pattern = r"((?:[A-Z][\w'’-]*\s){1,3})" + re.escape(surname) + r"(?![\w-])"
+        for match in re.finditer(pattern, text):
+            words = match.group(1).split()
+            while words and gender_of(words[0]) is None:
+                words = words[1:]  # "Ulster", "Dutch substitute"... before the given name
+            if words:
+                start = match.end() - len(surname) - len(" ".join(words)) - 1
+                found.append(Mention(text[start : match.end()], "PERSON", start, match.end()))
+                break
+    if not found:
+        return mentions
+    kept = [m for m in mentions if not any(m.start < f.end and f.start < m.end for f in found)]
+    return sorted([*kept, *found], key=lambda m: m.start)
 
 
 def _common_word(form: str, text: str) -> bool:
@@ -210,7 +298,7 @@ def _common_word(form: str, text: str) -> bool:
 
 def _work_title(mention: Mention, text: str) -> bool:
     """Whether a mention is the title of a film, album, book... rather than a name."""
-    before = text[max(0, mention.start - 25) : mention.start]
+    before = _ARTICLE_BEFORE.sub("", text[max(0, mention.start - 25) : mention.start])
     if _WORK_BEFORE.search(before):
         return True
     opened = before.rstrip(" ")[-1:] in _QUOTE_MARKS

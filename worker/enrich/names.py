@@ -20,15 +20,24 @@ _GENDERS: dict[str, Gender] = {
     "andy": "either",
 }
 
+_CALENDAR = frozenset({
+    "january", "february", "march", "april", "june", "july", "august", "september", "october",
+    "november", "december", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
+    "sunday",
+})  # fmt: skip
+
 
 @cache
 def given_names() -> dict[str, Gender]:
     """Case-folded given name → its gender (built on first call, then shared)."""
     from gender_guesser.detector import Detector
+    from spacy.lang.en.stop_words import STOP_WORDS
 
     detector = Detector(case_sensitive=False)
     names: dict[str, Gender] = {}
     for name in detector.names:
+        if name in STOP_WORDS or name in _CALENDAR:
+            continue  # "The", "Will", "May": in the list, but in news text mostly the word
         # the detector keeps each name's gender per country; get_gender picks the most frequent
         gender = detector.get_gender(name)
         if gender in _GENDERS:
