@@ -187,3 +187,79 @@ class TestCanonicalSpeakers:
         text = "The union's leader, Marc Dufour, spoke first. Dufour said: “No.”"
         assert full_name("Dufour", {}, text, written=text) == "Marc Dufour"
         assert full_name("Dufour", {}, text) is None
+
+
+class TestWhoHeOrSheIs:
+    def test_subject_of_a_verb_of_saying_in_the_paragraph(self, enricher: QuotesEnricher) -> None:
+        """ "he said" after "…, Tom Reddick, called the plan …" in the same paragraph is Tom
+        Reddick, not the minister the article is about."""
+        found = quotes(
+            enricher,
+            "Transport Minister Helen Carver defended the new rail timetable on Monday.",
+            "The opposition's transport spokesman, Tom Reddick, called the plan a failure. "
+            "“Commuters will pay more for slower trains,” he said.",
+        )
+        assert found[0]["speaker"] == "Tom Reddick"
+
+    def test_he_is_not_a_woman(self, enricher: QuotesEnricher) -> None:
+        """ "he" skips the nearer Greta Lindholm for Paul Evers (given names tell)."""
+        found = quotes(
+            enricher,
+            "Paul Evers, the city treasurer, presented the budget on Friday. Mayor Greta "
+            "Lindholm said the city would borrow less. “We cannot spend what we do not have,” "
+            "he said.",
+        )
+        assert found[0]["speaker"] == "Paul Evers"
+
+    def test_name_set_off_after_the_subject(self, enricher: QuotesEnricher) -> None:
+        """ "Harlow Foods' chief executive, Mark Denton, apologised" makes him the "he" of the
+        quote after it, not the man the previous paragraph was about."""
+        found = quotes(
+            enricher,
+            "Health inspector Colin Barr closed the factory in Leeds on Tuesday.",
+            "Harlow Foods' chief executive, Mark Denton, apologised in a video. “I am sorry for "
+            "every customer who fell ill,” he said.",
+        )
+        assert found[0]["speaker"] == "Mark Denton"
+
+    def test_a_name_inside_a_quote_is_not_the_speaker(self, enricher: QuotesEnricher) -> None:
+        """ "the 22-year-old" after a quote that names Erik Dahl is still the one speaking."""
+        found = quotes(
+            enricher,
+            "Maria Olsen won the sprint stage on Sunday.",
+            "“I have to thank Erik Dahl, who taught me to ride,” she said.",
+            "“He was there at the finish,” the 22-year-old added.",
+        )
+        assert [q["speaker"] for q in found] == ["Maria Olsen", "Maria Olsen"]
+
+    def test_apposition_after_a_described_subject(self, enricher: QuotesEnricher) -> None:
+        """ "Her co-star, the Danish actor Nils Brandt, who played the villain, said" is him."""
+        found = quotes(
+            enricher,
+            "Ruth Cole thanked the fans on Monday.",
+            "Her co-star, the Danish actor Nils Brandt, who played a smuggler, said the role had "
+            "changed his life: “Nobody expected the show to last three seasons.”",
+        )
+        assert found[0]["speaker"] == "Nils Brandt"
+
+
+class TestOtherAttributions:
+    def test_a_capitalised_word_is_no_verb_of_saying(self, enricher: QuotesEnricher) -> None:
+        """The "States" of "the United States" is not "states": the White House says it."""
+        found = quotes(
+            enricher,
+            "The White House said the alliance between the United States and Japan remained "
+            "“as strong as it has ever been.”",
+        )
+        assert found[0]["speaker"] == "White House"
+
+    def test_subject_of_the_sentence_without_a_verb_of_saying(
+        self, enricher: QuotesEnricher
+    ) -> None:
+        """ "Mayor Ines Duarte promised “…”": no verb of saying, the sentence's subject."""
+        found = quotes(
+            enricher,
+            "In her first speech, Mayor Ines Duarte promised “a city where nobody has to sleep "
+            "outside.”",
+        )
+        assert found[0]["speaker"] == "Ines Duarte"
