@@ -84,7 +84,8 @@ _FACILITY = frozenset({
     "park", "stadium", "arena", "square", "airport", "bridge", "farm", "mosque", "cathedral",
     "palace", "plant", "camp", "harbour", "harbor", "dam",
 })  # fmt: skip
-_IN_BEFORE = re.compile(r"\b(?:in|near|outside|across|around|into)\s+(?:the\s+)?$")
+# (not "in the X": "in the Premiership table")
+_IN_BEFORE = re.compile(r"\b(?:in|near|outside|across|around|into)\s+$")
 # Words in names that are not people's: organisations' and events' words, places'.
 _NOT_PERSON_WORDS = ORG_SUFFIXES | ORG_PREFIXES | EVENT_SUFFIXES | {
     "street", "square", "park", "stadium", "airport", "station", "aid", "line", "church", "hall",
@@ -95,7 +96,9 @@ _NOT_PERSON_WORDS = ORG_SUFFIXES | ORG_PREFIXES | EVENT_SUFFIXES | {
 _SPORTS = re.compile(
     r"\b(?:match|matches|league|cup|premiership|season|striker|midfielder|coach|fixture|"
     r"semi-final|quarter-final|kick-off|stadium|squad|fly-half|scrum|penalty|penalties|goal|"
-    r"goals|tries|scored|championship|tournament|seed|seeded|defeat|victory)\b",
+    r"goals|tries|scored|championship|tournament|seed|seeded|defeat|victory|football|rugby|"
+    r"tennis|cricket|golf|club|clubs|player|players|referee|champions|fixtures|hat-trick|"
+    r"boss|game)\b",
     re.IGNORECASE,
 )
 _SPORTS_MIN_WORDS = 4

@@ -6,7 +6,8 @@ found. The patterns name what the *words* of a name say about its kind, not any 
 * a run of capitalised words ending in a word organisations are named with ("Kessler Motoren",
   "Pathway Robotics", "Home Office", "Celtic League", "Les Films du Levant") is an ``ORG`` —
   the model reads such names as people;
-* "Ministry of …", "Bank of …", "University of …" are ``ORG`` too;
+* "Ministry of …", "Bank of …", "University of …" are ``ORG`` too, and so are the big football
+  leagues ("Premiership", "La Liga");
 * a run ending in a word events are named with ("Thailand Open", "Berlin Marathon", "Italian
   Grand Prix", "Paris Air Show") is an ``EVENT``, which no enricher reports: the model calls them
   places or organisations, and a place's country would follow from them.
@@ -24,7 +25,8 @@ ORG_SUFFIXES = frozenset({
     "pharma", "foods", "ltd", "plc", "inc", "corp", "corporation", "gmbh", "ag", "trust",
     "council", "agency", "ministry", "department", "commission", "authority", "institute",
     "university", "college", "party", "union", "association", "federation", "league", "club",
-    "fc", "rovers", "athletic", "events", "networks", "telecom", "insurance", "securities",
+    "fc", "united", "rovers", "athletic", "events", "networks", "telecom", "insurance",
+    "securities",
     "investments", "ventures", "industries", "logistics", "shipping", "entertainment", "software",
     "electronics", "semiconductors", "exchange", "office", "police", "army", "navy", "parliament",
     "foundation",
@@ -65,6 +67,10 @@ def _ending(words: frozenset[str] | tuple[str, ...], *, capitalised: bool = True
     return token
 
 
+# Leagues the model reads as people or places ("several Premiership titles").
+LEAGUES = ("premiership", "bundesliga", "eredivisie", "la liga", "serie a", "ligue 1")
+
+
 def patterns() -> list[dict[str, Any]]:
     """The ruler's patterns (token patterns on the words' text; the ruler keeps the longest)."""
     org_tail = _ending(ORG_SUFFIXES)
@@ -72,7 +78,10 @@ def patterns() -> list[dict[str, Any]]:
     particle = {"LOWER": {"IN": _PARTICLES}}
     words = {**_NAME_WORD, "OP": "*"}
     more_words = {**_NAME_WORD, "OP": "+"}
-    found: list[dict[str, Any]] = []
+    found: list[dict[str, Any]] = [
+        {"label": "ORG", "pattern": [{"LOWER": word} for word in league.split()]}
+        for league in LEAGUES
+    ]
     for head in (
         [_NAME_START, words],
         [_NAME_START, words, particle, more_words],  # "Trade and Technology Council"
