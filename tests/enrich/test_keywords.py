@@ -73,3 +73,26 @@ class TestOverlapRules:
         for i, a in enumerate(words):
             for b in words[i + 1 :]:
                 assert not overlaps(a, b), (a, b)
+
+
+def test_names_in_key_phrases_are_written_in_full(resources: EnrichResources) -> None:
+    """With the entities enricher's names, a key phrase cutting or wrapping a person's name
+    ("coach Jose", "Sir Anton", "Halvorsen") is the name as entities writes it; without them
+    (no gazetteer: the entities enricher is off) key phrases are YAKE's alone."""
+    story = article(
+        "Halvorsen Names New Squad",
+        "Coach Jose Halvorsen named his squad on Monday. Sir Anton Brevik, the federation "
+        "president, said Halvorsen had picked the youngest squad in twenty years.",
+        "Halvorsen said the young players had earned their places. Halvorsen will name his "
+        "captain on Friday, and Brevik will present the shirts.",
+    )
+    named = KeywordsEnricher(resources.analyzer, gazetteer=resources.gazetteer)
+    (fields,) = named.enrich([story])
+    keywords = fields["keywords"]
+    assert "Jose Halvorsen" in keywords
+    people_words = {"jose", "halvorsen", "anton", "brevik"}
+    for phrase in keywords:
+        if set(phrase.casefold().split()) & people_words:
+            assert phrase in {"Jose Halvorsen", "Anton Brevik"}, phrase
+    (plain,) = KeywordsEnricher(resources.analyzer).enrich([story])
+    assert plain["keywords"] != keywords

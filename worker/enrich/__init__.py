@@ -81,7 +81,11 @@ ENRICHERS: dict[str, Factory] = {
         shared.spacy_analyzer(), shared.gazetteer
     ),
     "quotes": lambda settings, shared: QuotesEnricher(shared.spacy_analyzer(), shared.gazetteer),
-    "keywords": lambda settings, shared: KeywordsEnricher(shared.analyzer),
+    # key phrases name people and organisations in full where the entities enricher runs (it
+    # loads the model; without it, key phrases need none)
+    "keywords": lambda settings, shared: KeywordsEnricher(
+        shared.analyzer, gazetteer=shared.gazetteer if "entities" in settings.enrichers else None
+    ),
 }
 
 

@@ -13,7 +13,9 @@ import re
 from collections.abc import Sequence
 
 from worker.enrich.base import Fields
-from worker.enrich.nlp import ArticleAnalyzer
+from worker.enrich.entities import extract_entities
+from worker.enrich.gazetteer import Gazetteer
+from worker.enrich.nlp import Analysis, ArticleAnalyzer
 from worker.log import get_logger
 from worker.models import ParsedArticle
 
@@ -41,10 +43,13 @@ class KeywordsEnricher:
 
     name = "keywords"
 
-    def __init__(self, analyzer: ArticleAnalyzer, top: int = MAX_KEYWORDS) -> None:
+    def __init__(
+        self, analyzer: ArticleAnalyzer, top: int = MAX_KEYWORDS, gazetteer: Gazetteer | None = None
+    ) -> None:
         import yake_rust
 
         self._analyzer = analyzer
+        self._gazetteer = gazetteer
         self._top = top
         self._extractors = {
             language: yake_rust.Yake(language=language, ngrams=MAX_NGRAM)
@@ -53,17 +58,26 @@ class KeywordsEnricher:
 
     def enrich(self, articles: Sequence[ParsedArticle]) -> list[Fields]:
         languages = self._analyzer.languages(articles)
+        if self._gazetteer is None:
+            analyses: list[Analysis | None] = [None] * len(articles)
+        else:  # the analyses the entities enricher asked for: computed once per batch
+            analyses = self._analyzer.analyses(articles)
         return [
-            {"keywords": self.keywords(article, language)}
-            for article, language in zip(articles, languages, strict=True)
+            {"keywords": self.keywords(article, language, analysis)}
+            for article, language, analysis in zip(articles, languages, analyses, strict=True)
         ]
 
-    def keywords(self, article: ParsedArticle, language: str | None) -> list[str]:
+    def keywords(
+        self, article: ParsedArticle, language: str | None, analysis: Analysis | None = None
+    ) -> list[str]:
         """Best phrases first; a phrase whose words another kept phrase holds is left out.
 
         The body is read without the headline: YAKE scores capitalised words up, and a headline
-        in title case turns its verbs into "key phrases" ("Turkey Announces").
+        in title case turns its verbs into "key phrases" ("Turkey Announces"). A phrase that cuts
+        or wraps the name of a person or organisation of the article ("coach Jose", "Sir Bobby
+        Robson", "Mourinho") is that name, in full, as ``entities`` writes it.
         """
+        names = self._names(article, analysis)
         extractor = self._extractors.get(language or "en", self._extractors["en"])
         text = (article.body or article.title)[:SAMPLE_CHARS].translate(_PUNCTUATION)
         if not text.strip():
@@ -73,6 +87,9 @@ class KeywordsEnricher:
         for phrase, _score in extractor.get_n_best(text, n=self._top * 3):
             phrase = trim_function_words(phrase)
             words = phrase_words(phrase)
+            name = next((n for n, n_words in names if words and overlaps(words, n_words)), None)
+            if name is not None:
+                phrase, words = name, phrase_words(name)
             if not words or any(overlaps(words, other) for other in kept_words):
                 continue
             kept.append(phrase)
@@ -80,6 +97,21 @@ class KeywordsEnricher:
             if len(kept) == self._top:
                 break
         return kept
+
+    def _names(
+        self, article: ParsedArticle, analysis: Analysis | None
+    ) -> list[tuple[str, tuple[str, ...]]]:
+        """The article's people and organisations of two words or more, most mentioned first."""
+        if analysis is None or self._gazetteer is None:
+            return []
+        entities = extract_entities(article, analysis, self._gazetteer)
+        full = [
+            str(item["text"])
+            for kind in ("person", "org")
+            for item in entities[kind]
+            if " " in str(item["text"])
+        ]
+        return [(name, phrase_words(name)) for name in full]
 
 
 # Words a key phrase never starts or ends with (YAKE's stop words cover most; these are the
