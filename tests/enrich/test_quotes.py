@@ -263,3 +263,102 @@ class TestOtherAttributions:
             "outside.”",
         )
         assert found[0]["speaker"] == "Ines Duarte"
+
+
+class TestTitlesAndSingleMarks:
+    def test_title_of_a_work_is_not_a_quote(self) -> None:
+        """A short title-case passage beside "album", "drama", "epic"... names a work."""
+        text = (
+            "Her second album, “Lights Over Harbour Street”, went to number one. He won for "
+            "“The Quiet Season”, a drama about two brothers. The historical epic “King of the "
+            "North” opened on Friday. “We Are Very Happy Today,” said the mayor."
+        )
+        assert [q[2] for q in find_quotes(text)] == ["We Are Very Happy Today"]
+
+    def test_single_quotation_marks(self) -> None:
+        """'…' quotes too; apostrophes ("don't", "drivers' title") and two-word scare quotes
+        are not quotes."""
+        text = (
+            "The ministry said the country was 'sliding towards a crisis'. Fans don't care "
+            "about the drivers' title, he said, calling it 'very sad' news."
+        )
+        assert [q[2] for q in find_quotes(text)] == ["sliding towards a crisis"]
+
+    def test_owner_country_is_not_part_of_the_organisation(self, enricher: QuotesEnricher) -> None:
+        """ "Norway's Foreign Ministry said" is the Foreign Ministry."""
+        found = quotes(
+            enricher,
+            "Norway's Foreign Ministry said the report showed the talks were 'sliding towards "
+            "a collapse'.",
+        )
+        assert found == [{"text": "sliding towards a collapse", "speaker": "Foreign Ministry"}]
+
+
+class TestWhoHeOrSheIsMore:
+    def test_title_tells_the_gender(self, enricher: QuotesEnricher) -> None:
+        """ "Mr Tallis" makes Kim Tallis the "he", whatever the name list says of Kim."""
+        found = quotes(
+            enricher,
+            "Kim Tallis, the club's captain, lifted the trophy on Saturday. Mr Tallis has "
+            "played for the club for nine years.",
+            "Coach Anna Brook praised the defence. “We never stopped believing,” he said.",
+        )
+        assert found[0]["speaker"] == "Kim Tallis"
+
+    def test_verb_of_saying_in_a_subordinate_clause(self, enricher: QuotesEnricher) -> None:
+        """ "Hale said he had backed it when Mr Quint argued for it. “…,” he said" is Hale."""
+        found = quotes(
+            enricher,
+            "Finance Minister Oliver Hale said he had backed the plan when Simon Quint argued "
+            "for it in cabinet. “It is still the right plan for the country,” he said.",
+        )
+        assert found[0]["speaker"] == "Oliver Hale"
+
+    def test_a_list_of_names_is_no_description(self) -> None:
+        """ "Its director, Pia Lund, said" sets off a name; "Berg, Pia Lund and …" is a list."""
+        from worker.enrich.nlp import Mention
+        from worker.enrich.quotes import _set_off_subject
+
+        described = "Its director, Pia Lund, said it was over."
+        listed = "Berg, Pia Lund, Ola Nes and Kai Dahl won."
+        for text, expected in ((described, True), (listed, False)):
+            at = text.index("Pia Lund")
+            mention = Mention("Pia Lund", "PERSON", at, at + len("Pia Lund"))
+            assert _set_off_subject(text, mention) is expected
+
+    def test_name_in_a_relative_clause_is_not_the_speaker(self, enricher: QuotesEnricher) -> None:
+        """ "The veteran actor, whose films include Harry Dunn …, said" is the actor."""
+        found = quotes(
+            enricher,
+            "Liam Corrigan will return to the stage in May after ten years away.",
+            "The veteran actor, whose films include Harry Dunn and The Long Winter, said: “I "
+            "have missed the theatre every single day.”",
+        )
+        assert found[0]["speaker"] == "Liam Corrigan"
+
+    def test_person_before_organisation_in_the_subject(self) -> None:
+        """ "Halden producer Jeff Marr told" is Jeff Marr, even where the model took "Halden
+        Studios" for a person and "Halden" would be its short form."""
+        from worker.enrich.nlp import Analysis, Mention, SpeechVerb
+        from worker.enrich.quotes import attribute
+
+        text = "Halden Studios won. “We loved it so much,” Halden producer Jeff Marr told us."
+        quote = text.index("“")
+        subject = text.index("Halden producer")
+        verb = text.index("told")
+        analysis = Analysis(
+            text=text,
+            paragraphs=((0, len(text)),),
+            mentions=(
+                Mention("Halden Studios", "PERSON", 0, 14, main_subject=True),
+                Mention("Halden", "ORG", subject, subject + 6),
+                Mention("Jeff Marr", "PERSON", verb - 10, verb - 1),
+            ),
+            speech=(
+                SpeechVerb(
+                    verb, verb + 4, 20, len(text), subject, verb - 1, "Halden producer Jeff Marr"
+                ),
+            ),
+        )
+        people = {"Halden Studios": "Halden Studios", "Jeff Marr": "Jeff Marr"}
+        assert attribute(analysis, quote, quote + 22, people) == "Jeff Marr"

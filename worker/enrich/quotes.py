@@ -1,4 +1,4 @@
-# ruff: noqa: RUF001 - typographic apostrophes are meant
+# ruff: noqa: RUF001, RUF002 - typographic apostrophes and quotation marks are meant
 """Quoted passages and who said them.
 
 A quote is a passage of three words or more between quotation marks (“…”, "…", «…») in a body
@@ -32,7 +32,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from worker.enrich.base import Fields
 from worker.enrich.entities import clean_entity, person_groups, retype, surname_key
@@ -51,15 +51,44 @@ _NOT_GIVEN_NAMES = frozenset({
     "team",
 })  # fmt: skip
 _PRONOUN_GENDER = {"he": "male", "she": "female"}
+_TITLE_GENDER = {
+    "Mr": "male", "Sir": "male", "Lord": "male",
+    "Mrs": "female", "Ms": "female", "Miss": "female", "Dame": "female", "Lady": "female",
+}  # fmt: skip
+_GENDER_PRONOUN = re.compile(r"\b(?:he|his|him|she|her)\b", re.IGNORECASE)
+_GENDER_WINDOW = 200  # characters after a person where a pronoun tells their gender
 # The end of a sentence: a full stop, question or exclamation mark (and a closing quotation
 # mark) before a space.
 _SENTENCE_END = re.compile(r"[.!?][”\"']?\s+(?=[A-Z“\"])")
+_SUBORDINATE = re.compile(
+    r"\b(?:when|while|as|after|before|because|since|until|if|although|though|that|who|whom|"
+    r"which|where|whereas|unless|once)\b",
+    re.IGNORECASE,
+)
+_RELATIVE = re.compile(r"\b(?:who|whose|whom|which|where|that)\b")
+_OWNS = frozenset({"'s", "’s"})
+_OPENING_CHARS = 12  # room for a title before an owner opening its sentence ("Mr ")
 _APPOSITION_CHARS = 120  # how far from a described subject its verb may come
 _DESCRIPTION_WORDS = 8  # "Synnex Health's chief executive," — at most this many words
 _PARTICLE = re.compile(r"^(?:al|el|ad|as|ash|an|ar|at|az)-[A-Z]")
 _TITLE = re.compile(r"^(?:Mr|Mrs|Ms|Miss|Dr|Prof|Sir|Dame)\.?\s+")
 # Quotation marks, and the paragraph breaks that end a quote running on.
-_MARK = re.compile(r'[“”«»"\n]')
+_MARK = re.compile(r'[“”«»"\n\'‘’]')
+# Titles of works: a short passage in title case ("The Long Road Home") next to one of these.
+_WORK_WORDS = frozenset({
+    "film", "films", "movie", "documentary", "album", "albums", "song", "songs", "single",
+    "track", "ep", "book", "books", "novel", "memoir", "biography", "series", "drama", "sitcom",
+    "show", "programme", "program", "episode", "play", "musical", "opera", "ballet", "epic",
+    "thriller", "comedy", "romance", "western", "painting", "sculpture", "poem", "exhibition",
+    "podcast", "game", "titled", "entitled", "called", "named", "dubbed", "sequel", "remake",
+    "hit", "anthem", "collection", "trilogy",
+})  # fmt: skip
+_TITLE_SMALL_WORDS = frozenset({
+    "a", "an", "the", "and", "or", "nor", "but", "of", "in", "on", "at", "to", "for", "by",
+    "with", "from", "as", "into", "de", "la", "le", "du", "der", "von", "van",
+})  # fmt: skip
+_TITLE_MAX_WORDS = 8
+_WORK_WINDOW = 4  # words either side of the marks where a work word makes a title
 
 
 def find_quotes(text: str) -> list[tuple[int, int, str]]:
@@ -69,7 +98,13 @@ def find_quotes(text: str) -> list[tuple[int, int, str]]:
     follows a space (or starts the text) and comes before a word, a closing one otherwise. A new
     opening mark ends the passage before it (a continued quote whose paragraphs were merged), so
     the narration between two quotes is never read as one. A passage that ends in a colon is
-    narration introducing a quote ("the 24-year-old added:"), not a quote.
+    narration introducing a quote ("the 24-year-old added:"), not a quote, and a short passage
+    in title case beside a word such as film, album or titled is the title of a work ("the
+    historical epic “Sultan of the Deccan”", "“The Long Road Home”, a drama about …").
+
+    Single marks (ASCII ' or ‘…’) quote too ("Iran was 'racing towards a bomb'"), closed
+    within their paragraph; a mark between two letters is an apostrophe, and inside a passage
+    between double marks they are left alone.
     """
     return [(start, end, passage) for start, end, passage, _ in quoted_passages(text)]
 
@@ -88,28 +123,62 @@ def quoted_passages(text: str) -> list[tuple[int, int, str, bool]]:
         )
         previous = (end, closed)
         passage = " ".join(passage.split()).strip(" ,")
-        if len(passage.split()) >= MIN_QUOTE_WORDS and not passage.endswith(":"):
+        if (
+            len(passage.split()) >= MIN_QUOTE_WORDS
+            and not passage.endswith(":")
+            and not work_title(text, start, end, passage)
+        ):
             found.append((start, end, passage, continues))
     return found
 
 
+def work_title(text: str, start: int, end: int, passage: str) -> bool:
+    """Whether the passage at ``text[start:end]`` (marks included) names a work: a few words in
+    title case, with no full stop, and a word such as "film", "album" or "titled" among the few
+    words before the marks or after them ("“The Long Road Home”, a drama about …")."""
+    words = passage.split()
+    if len(words) > _TITLE_MAX_WORDS or passage[-1] in ".!":
+        return False
+    capitalised = 0
+    for word in words:
+        letters = word.strip(",;:!?()'’-")
+        if not letters:
+            continue
+        if letters[0].isupper() or letters[0].isdigit():
+            capitalised += 1
+        elif letters.casefold() not in _TITLE_SMALL_WORDS:
+            return False
+    if capitalised < 2 or not (words[0][0].isupper() or words[0][0].isdigit()):
+        return False
+    before = re.findall(r"[\w'’-]+", text[max(0, start - 60) : start])[-_WORK_WINDOW:]
+    after = re.findall(r"[\w'’-]+", text[end : end + 60])[:_WORK_WINDOW]
+    return any(word.casefold() in _WORK_WORDS for word in [*before, *after])
+
+
 def _passages(text: str) -> list[tuple[int, int, str, bool]]:
     passages = []
-    opened: int | None = None
+    opened: int | None = None  # just after the opening double mark of the passage being read
+    single: int | None = None  # just after an opening single mark, outside double marks
     for mark in _MARK.finditer(text):
         char, at = mark.group(), mark.start()
+        before = text[at - 1] if at else " "
+        after = text[at + 1] if at + 1 < len(text) else " "
         if char == "\n":
             if opened is not None:  # a quote that runs on to the end of its paragraph
                 passages.append((opened - 1, at, text[opened:at], False))
                 opened = None
+            single = None  # a single mark left open was an apostrophe
             continue
+        if char in "'‘’":
+            if opened is None:
+                single = _single_mark(text, at, char, before, after, single, passages)
+            continue
+        single = None
         if char in "“«":
             is_open = True
         elif char in "”»":
             is_open = False
         else:
-            before = text[at - 1] if at else " "
-            after = text[at + 1] if at + 1 < len(text) else " "
             is_open = (before.isspace() or before in "([\u2014\u2013-") and not after.isspace()
             if opened is None and not (after.isspace() or after in ".,;:!?)"):
                 is_open = True
@@ -125,6 +194,27 @@ def _passages(text: str) -> list[tuple[int, int, str, bool]]:
     return passages
 
 
+def _single_mark(
+    text: str,
+    at: int,
+    char: str,
+    before: str,
+    after: str,
+    single: int | None,
+    passages: list[tuple[int, int, str, bool]],
+) -> int | None:
+    """Read a single mark outside double ones; returns where an open single quote starts."""
+    if before.isalnum() and after.isalnum():
+        return single  # an apostrophe: "don't", "Russia's"
+    if single is None:
+        opens = char in "'‘" and (before.isspace() or before in "([\u2014\u2013-" or at == 0)
+        return at + 1 if opens and after.isalpha() else None
+    if not before.isspace() and (after.isspace() or after in ".,;:!?)\u2014\u2013"):
+        passages.append((single - 1, at + 1, text[single:at], True))
+        return None
+    return single
+
+
 @dataclass(frozen=True, slots=True)
 class _Article:
     """What attribution reads of one article: its analysis, corrected mentions and people."""
@@ -133,6 +223,7 @@ class _Article:
     mentions: Sequence[Mention]
     people: dict[str, str]
     quoted: tuple[tuple[int, int], ...] = ()  # (start, end) of each quoted passage
+    genders: dict[str, str | None] = field(default_factory=dict)  # name → gender, as found
 
     @property
     def text(self) -> str:
@@ -192,11 +283,15 @@ def _apposition_name(article: _Article, verb: SpeechVerb) -> str | None:
     assert verb.subject_start is not None
     if not verb.subject_start < verb.start <= verb.subject_start + _APPOSITION_CHARS:
         return None
+    text = article.text
     for mention in article.mentions:
         if verb.subject_start <= mention.start and mention.end <= verb.start:
+            between = text[verb.subject_start : mention.start]
+            if "," not in between or _RELATIVE.search(between):
+                continue  # not set off, or in a relative clause ("whose films include …")
             form = clean_entity(mention.text)
-            if mention.label == "PERSON" and not _possessor(mention, article.text, verb.start):
-                return full_name(form, article.people, article.text) or form
+            if mention.label == "PERSON" and not _possessor(mention, text, verb.start):
+                return full_name(form, article.people, text) or form
     return None
 
 
@@ -218,7 +313,11 @@ def _named(article: _Article, verb: SpeechVerb) -> tuple[str, bool] | None:
         return None
     text, people = article.text, article.people
     inside = _inside(article, verb)
-    for mention in inside:
+    relative = _RELATIVE.search(text, verb.subject_start, verb.subject_end or verb.subject_start)
+    if relative:  # not who is named in "the actor, whose films include Michael Collins"
+        inside = [m for m in inside if m.start < relative.start()]
+    # people first: "Warner producer Jeff Robinov" is Jeff Robinov
+    for mention in sorted(inside, key=lambda m: m.label != "PERSON"):
         written = text if mention.label in {"PERSON", "ORG"} else ""
         name = full_name(clean_entity(mention.text), people, text, written)
         if name:
@@ -297,9 +396,12 @@ def _owner_of_word(word: str, people: dict[str, str]) -> str | None:
 
 
 def _looks_like_name(text: str) -> bool:
-    """Two to four capitalised words with no entity label: an apposition's name."""
+    """Two to four capitalised words with no entity label: an apposition's name (not an
+    owner's: "Israel's Foreign Ministry")."""
     words = text.split()
-    return 2 <= len(words) <= 4 and all(w[0].isupper() and w[1:].islower() for w in words)
+    return 2 <= len(words) <= 4 and all(
+        w[0].isupper() and w[1:].islower() and w.replace("-", "").isalpha() for w in words
+    )
 
 
 def _is_description(subject: str, inside: list[Mention]) -> bool:
@@ -337,29 +439,29 @@ def _antecedent(article: _Article, anchor: int, gender: str | None) -> str | Non
     """The person "he", "she" or "the 29-year-old" before ``anchor`` stands for.
 
     As a reader takes it: in the same paragraph, the nearest person named as the subject of a
-    sentence or of a verb of saying ("Its chairman, Tarek Fawzy, said … “…,” he told"), else
-    the nearest person named there; else, paragraph by paragraph back, the same; else the most
-    mentioned person. "He" is never a woman nor "she" a man, by the given name
-    (``names.gender_of``) or a title (Mr, Mrs...); a name the text does not tell fits both.
-    Names inside quotes are not candidates.
+    sentence or of a verb of saying ("Its chairman, Tarek Fawzy, said … “…,” he told"); else,
+    paragraph by paragraph back, the same; else the nearest person named before; else the most
+    mentioned person. "He" is no woman and "she" no man (``_gender_of``) unless nobody else
+    is there to be; names inside quotes are not candidates.
     """
     analysis = article.analysis
     paragraph = analysis.paragraph_of(anchor)
     candidates = _candidates(article, anchor)
-    fits = [(at, p, name, salient) for at, p, name, salient in candidates if _fits(name, gender)]
+    fits = [c for c in candidates if _fits(article, c[2], gender)] or candidates
     for number in range(paragraph, -1, -1):
-        here = [c for c in fits if c[1] == number]
-        for wanted in (True, False):
-            chosen = [c for c in here if c[3] == wanted]
-            if chosen:
-                return max(chosen, key=lambda c: c[0])[2]
+        here = [c for c in fits if c[1] == number and c[3]]
+        if here:
+            return max(here, key=lambda c: c[0])[2]
+    if fits:
+        return max(fits, key=lambda c: c[0])[2]
     counts = Counter(
         article.people[clean_entity(m.text)]
         for m in article.mentions
         if clean_entity(m.text) in article.people and not article.in_quote(m.start)
     )
-    ranked = [name for name, _ in counts.most_common() if _fits(name, gender)]
-    return ranked[0] if ranked else None
+    ranked = [name for name, _ in counts.most_common()]
+    fitting = [name for name in ranked if _fits(article, name, gender)] or ranked
+    return fitting[0] if fitting else None
 
 
 def _candidates(article: _Article, anchor: int) -> list[tuple[int, int, str, bool]]:
@@ -369,13 +471,21 @@ def _candidates(article: _Article, anchor: int) -> list[tuple[int, int, str, boo
     analysis, text = article.analysis, article.text
     found: list[tuple[int, int, str, bool]] = []
     for mention in article.mentions:
+        if mention.end > anchor or article.in_quote(mention.start):
+            continue
         form = clean_entity(mention.text)
-        if mention.end > anchor or form not in article.people or article.in_quote(mention.start):
-            continue
-        if mention.label != "PERSON":
-            continue
-        name = article.people[form]
-        salient = mention.main_subject or _set_off_subject(text, mention)
+        if mention.label == "PERSON" and form in article.people:
+            name = article.people[form]
+        else:  # a surname the model took for something else ("Mr Ebbers" as an organisation)
+            owner = full_name(form, article.people) if len(form.split()) == 1 else None
+            if not owner:
+                continue
+            name = owner
+        salient = (
+            mention.main_subject
+            or _set_off_subject(text, mention)
+            or _owner_of_subject(text, mention)
+        )
         found.append((mention.start, analysis.paragraph_of(mention.start), name, salient))
     for verb in analysis.speech:
         if verb.subject_start is None or verb.subject_start >= anchor:
@@ -385,8 +495,19 @@ def _candidates(article: _Article, anchor: int) -> list[tuple[int, int, str, boo
         named = _named(article, verb)
         if named and named[1]:
             paragraph = analysis.paragraph_of(verb.subject_start)
-            found.append((verb.subject_start, paragraph, named[0], True))
+            opening = text[max(verb.sentence_start, verb.subject_start - 80) : verb.subject_start]
+            main = not _SUBORDINATE.search(opening)  # not "… when Mr Blunkett argued"
+            found.append((verb.subject_start, paragraph, named[0], main))
     return found
+
+
+def _owner_of_subject(text: str, mention: Mention) -> bool:
+    """ "Mr Campbell's e-mail, which …, suggested …": the owner of what opens a sentence."""
+    if not (mention.text.endswith(("'s", "’s")) or text[mention.end : mention.end + 2] in _OWNS):
+        return False
+    before = text[max(0, mention.start - _OPENING_CHARS) : mention.start]
+    opening = _SENTENCE_END.split(before)[-1].split("\n")[-1]
+    return not opening.strip() or _TITLE.fullmatch(opening) is not None
 
 
 def _set_off_subject(text: str, mention: Mention) -> bool:
@@ -398,14 +519,54 @@ def _set_off_subject(text: str, mention: Mention) -> bool:
     if not before.endswith(", "):
         return False
     sentence = _SENTENCE_END.split(before[:-2])[-1].split("\n")[-1]
-    return "," not in sentence and 0 < len(sentence.split()) <= _DESCRIPTION_WORDS
+    words = sentence.split()
+    # a description ("Its director"), not a list of names ("Gardener, Darren Campbell and …")
+    described = any(word[0].islower() for word in words)
+    return described and "," not in sentence and len(words) <= _DESCRIPTION_WORDS
 
 
-def _fits(name: str, gender: str | None) -> bool:
+def _fits(article: _Article, name: str, gender: str | None) -> bool:
     if gender is None:
         return True
-    known = gender_of(name.split()[0])
-    return known is None or known == "either" or known == gender
+    if name not in article.genders:
+        article.genders[name] = _gender_of(article, name)
+    known = article.genders[name]
+    return known is None or known == gender
+
+
+def _gender_of(article: _Article, name: str) -> str | None:
+    """A person's gender as the text and the given name tell it, ``None`` when they do not.
+
+    Votes: "Mr"/"Mrs"/"Ms"... before the surname (3 each), the given name (``names``, 1.5),
+    and each "he"/"his"/"him" or "she"/"her" in the rest of a sentence the person is the
+    subject of, with nobody else named in between (1 each: "Bernie Ebbers has denied claims
+    that he knew" is a man whatever the name list says of Bernie).
+    """
+    text = article.text
+    votes = {"male": 0.0, "female": 0.0}
+    surname = re.escape(name.split()[-1])
+    for match in re.finditer(r"\b(Mr|Mrs|Ms|Miss|Sir|Dame|Lord|Lady)\.? " + surname + r"\b", text):
+        votes[_TITLE_GENDER[match.group(1)]] += 3
+    given = gender_of(name.split()[0]) if len(name.split()) > 1 else None
+    if given in ("male", "female"):
+        votes[given] += 1.5
+    starts = sorted(m.start for m in article.mentions)
+    for mention in article.mentions:
+        if not mention.main_subject or article.people.get(clean_entity(mention.text)) != name:
+            continue
+        rest = text[mention.end : mention.end + _GENDER_WINDOW]
+        ends = _SENTENCE_END.search(rest)
+        rest = rest[: ends.start() if ends else len(rest)].split("\n")[0]
+        pronoun = _GENDER_PRONOUN.search(rest)
+        if not pronoun or article.in_quote(mention.end + pronoun.start()):
+            continue
+        at = mention.end + pronoun.start()
+        if any(mention.end <= start < at for start in starts):
+            continue  # someone else named before the pronoun may be the one it means
+        votes["male" if pronoun.group().casefold() in {"he", "his", "him"} else "female"] += 1
+    if votes["male"] == votes["female"]:
+        return None
+    return "male" if votes["male"] > votes["female"] else "female"
 
 
 def _sentence_subject(article: _Article, start: int) -> str | None:
