@@ -262,6 +262,49 @@ class TestRetype:
         ]
         assert [m.label for m in retype(mentions, text, resources.gazetteer)] == ["ORG", "ORG"]
 
+    def test_credits_titles_sites_and_teams(self, resources: EnrichResources) -> None:
+        """A dateline's agency and a job title's word are no organisations; "the Tamra camp" and
+        "Palazzo Verdi" are sites; a country next to a score in a match report is its team."""
+        text = (
+            "TUNIS (Reuters) - The Secretary of State met the Law Minister at the Tamra camp "
+            "and in Palazzo Verdi. In the match, Portugal 2-1 was the score, and the striker and "
+            "the goalkeeper celebrated a goal, a penalty and the league title in Portugal."
+        )
+        labels = self._retyped(
+            resources,
+            text,
+            ("Reuters", "ORG"),
+            ("State", "ORG"),
+            ("Law", "ORG"),
+            ("Tamra", "GPE"),
+            ("Palazzo Verdi", "ORG"),
+            ("Portugal", "GPE"),
+        )
+        assert labels == {"Tamra camp": "FAC", "Palazzo Verdi": "FAC", "Portugal": "ORG"}
+        in_portugal = text.rindex("Portugal")
+        (last,) = retype([Mention("Portugal", "GPE", in_portugal, in_portugal + 8)], text,
+                         resources.gazetteer)  # fmt: skip
+        assert last.label == "GPE"  # "in Portugal": the country
+
+    def test_particle_names_and_complete_forms(self, resources: EnrichResources) -> None:
+        """ "Femke van den" + "Bosch" is one person, named "Femke van den Bosch" even where "Van
+        den Bosch" is the more frequent form; a one-word organisation ending a longer one's name
+        joins it; a dateline's "HAGUE, March 3" is The Hague."""
+        story = article(
+            "Talks in The Hague",
+            "THE HAGUE, March 3 (Reuters) - Femke van den Bosch met the European Commission. "
+            "Van den Bosch said the talks went well. Van den Bosch added that the Commission "
+            "would reply.",
+        )
+        enricher = EntitiesEnricher(resources.spacy_analyzer(), resources.gazetteer)
+        found = enricher.enrich([story])[0]["entities"]
+        assert names(found, "person").get("Femke van den Bosch", 0) >= 2
+        assert "Van den Bosch" not in names(found, "person")
+        orgs = names(found, "org")
+        assert orgs.get("European Commission") == 2 and "Commission" not in orgs
+        assert "Reuters" not in orgs
+        assert "The Hague" in names(found, "location")
+
 
 @pytest.fixture(scope="module")
 def found(resources: EnrichResources) -> dict:

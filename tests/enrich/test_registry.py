@@ -6,7 +6,7 @@ import pytest
 
 from tests.enrich.conftest import ARABIC, MINISTER, PROSE
 from worker.enrich import ENRICHERS, EnrichResources, build_pipeline
-from worker.enrich.nlp import MODEL_EXCLUDE, ArticleAnalyzer
+from worker.enrich.nlp import MODEL_EXCLUDE, RULER_NAME, ArticleAnalyzer
 from worker.settings import Settings
 
 
@@ -42,8 +42,9 @@ class TestRegistry:
 
 class TestSharedAnalysis:
     def test_model_components(self, resources: EnrichResources) -> None:
-        """Only the parser and the recogniser (and their embedding layer) are loaded."""
-        assert resources.analyzer.nlp.pipe_names == ["tok2vec", "parser", "ner"]
+        """Only the parser and the recogniser (and their embedding layer) are loaded, with our
+        entity patterns just in front of the recogniser."""
+        assert resources.analyzer.nlp.pipe_names == ["tok2vec", "parser", RULER_NAME, "ner"]
         assert not set(MODEL_EXCLUDE) & set(resources.analyzer.nlp.pipe_names)
 
     def test_one_spacy_pass_per_batch(self, resources: EnrichResources) -> None:

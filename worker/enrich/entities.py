@@ -39,6 +39,17 @@ ENTITY_KINDS["FAC"] = "location"
 _MISLABELLED_PERSON = frozenset({"ORG", "FAC", "NORP"})
 _POSSESSIVE = re.compile(r"\s*(?:['’]s|s['’])$|['’]$")
 _LEADING_ARTICLE = re.compile(r"^(?:the|The|THE)\s+")
+_DATE_SUFFIX = re.compile(
+    r",\s*(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?\s+\d{1,2}$"
+)
+# Places whose name keeps its "The" (RULES.md): the article is part of the name.
+_WITH_THE = {"hague": "The Hague"}
+_PARTICLES_BEFORE = re.compile(
+    r"(?P<given>[A-Z][\w'’-]+\s+)?"
+    r"(?P<particles>(?<![\w'’-])(?:(?:[Vv]an|[Dd]e|[Dd]en|[Dd]er|[Dd]a|[Dd]i|[Vv]on|[Tt]er|[Tt]e)\s+)+)$"
+)
+# Words that end a name that goes on in the next mention ("Annemieke van den" + "Broek").
+_NAME_PARTICLES = frozenset({"van", "den", "der", "de", "da", "di", "du", "le", "la", "al", "bin"})
 _EDGE_PUNCTUATION = " \t\n.,;:!?\"'“”‘’()[]{}-–—"
 _NAME_PARTICLE = re.compile(r"^(?:al|el|ad|as|ash|an|ar|at|az)-", re.IGNORECASE)
 _ACRONYM_SKIP = frozenset({"of", "for", "the", "and", "on", "in", "de", "&"})
@@ -55,7 +66,8 @@ _TITLES = frozenset({
 # Names the model takes for organisations, people or places that are no entities of ours: time
 # zones, market indices, commodities and grades, currencies.
 _NOT_ENTITIES = frozenset({
-    "gmt", "bst", "utc", "cet", "est", "edt", "pst", "cest", "kospi", "nikkei", "ftse", "dax",
+    "gmt", "bst", "utc", "cet", "est", "edt", "pst", "pdt", "cest", "ist", "jst", "kst", "aest",
+    "kospi", "nikkei", "ftse", "dax",
     "cac", "nasdaq", "sterling", "brent", "wti", "arabica", "robusta", "nikkei 225", "hang seng",
     "ftse 100", "dow jones", "s&p 500", "cac 40", "euro stoxx 50",
 })  # fmt: skip
@@ -82,9 +94,27 @@ _ARTICLE_BEFORE = re.compile(r"\b(?:the|The)\s+$")
 # Last words of the names of sites: a person or organisation so named is a place.
 _FACILITY = frozenset({
     "park", "stadium", "arena", "square", "airport", "bridge", "farm", "mosque", "cathedral",
-    "palace", "plant", "camp", "harbour", "harbor", "dam",
+    "palace", "plant", "camp", "harbour", "harbor", "dam", "centre", "center", "quay", "crossing",
+    "airfield", "theatre", "theater",
 })  # fmt: skip
 # (not "in the X": "in the Premiership table")
+# "(Reuters) -", "(AP) —" after the credit of a dateline
+_CREDIT_CLOSE = re.compile(r"\)\s*[-\u2013\u2014]")
+_TITLE_AFTER = re.compile(r"\s+(?:Minister|Secretary|Secretary-General|Commissioner)\b")
+_TITLE_BEFORE = re.compile(r"\b(?:Secretary|Minister|Ministry|Department)\s+of\s+$")
+# Lower-case nouns after a name that make it a site's name ("the Zaatari camp").
+_SITE_NOUN = re.compile(r"\s+(mosque|camp|crossing|airfield|refugee camp)\b")
+# First words of sites' names ("Palazzo del Cinema", "Place de la Nation").
+_FACILITY_FIRST = frozenset({"palazzo", "palais", "place", "piazza", "plaza", "estadio", "stadio"})
+# A national team in a sports story: a score or a match verb next to the country's name.
+_TEAM_AFTER = re.compile(
+    r"\s+(?:\d+-\d+|beat|beaten|drew|lost|won|defeated|edged|stun|stunned|thrashed|face|"
+    r"faced|host|hosted|played|scored|won|lead|led|trail|trailed|fans|players|coach|captain|"
+    r"squad|side|team)\b"
+)
+_TEAM_BEFORE = re.compile(
+    r"\b(?:against|beat|beating|v|vs|versus|facing|hosts|hosting|stunned|defeated)\s+$"
+)
 _IN_BEFORE = re.compile(r"\b(?:in|near|outside|across|around|into)\s+$")
 # Words in names that are not people's: organisations' and events' words, places'.
 _NOT_PERSON_WORDS = ORG_SUFFIXES | ORG_PREFIXES | EVENT_SUFFIXES | {
@@ -107,9 +137,10 @@ _PLACE_PREPOSITION = re.compile(r"\b(?:in|at|near|from|to|outside|around|of)\s+(
 
 
 def clean_entity(text: str) -> str:
-    """The canonical surface form of one mention: "the Russia’s" → "Russia"."""
+    """The canonical surface form of one mention: "the Russia’s" → "Russia", a dateline's
+    "HAGUE, Feb 9" → "HAGUE"."""
     text = " ".join(text.split()).strip(_EDGE_PUNCTUATION)
-    text = _POSSESSIVE.sub("", text).strip(_EDGE_PUNCTUATION)
+    text = _DATE_SUFFIX.sub("", _POSSESSIVE.sub("", text)).strip(_EDGE_PUNCTUATION)
     return _LEADING_ARTICLE.sub("", text)
 
 
@@ -149,6 +180,7 @@ def retype(mentions: Sequence[Mention], text: str, gazetteer: Gazetteer | None) 
     """
     if gazetteer is None:
         return list(mentions)
+    mentions = _with_particles(mentions, text)
     mentions = _full_names(_join_adjacent_people(mentions, text), text, gazetteer)
     sports = sports_story(text)
     full_people = [
@@ -164,18 +196,42 @@ def retype(mentions: Sequence[Mention], text: str, gazetteer: Gazetteer | None) 
         if form.casefold() in _NOT_ENTITIES or _work_title(mention, text):
             continue
         label = mention.label
-        if label == "PERSON":
-            stripped = strip_titles(form, gazetteer)
+        if label == "ORG" and (_dateline_credit(mention, text) or _job_title(mention, text)):
+            continue
+        if label in {"PERSON", "ORG"}:  # "Slovenian Matej Kranjc" read as an organisation too
+            stripped = (
+                strip_titles(form, gazetteer)
+                if label == "PERSON"
+                else _demonym_off(form, gazetteer)
+            )
             if stripped != form:
                 form = stripped
                 mention = replace(mention, text=form)
-            if _common_word(form, text) and form.casefold() not in name_words:
-                continue
+        if label == "PERSON" and _common_word(form, text) and form.casefold() not in name_words:
+            continue
         before = text[max(0, mention.start - 40) : mention.start]
         after = text[mention.end : mention.end + 30]
+        site = _SITE_NOUN.match(after)
+        if site and label in {"PERSON", "ORG", "GPE", "FAC", "LOC"}:
+            # "the Zaatari camp", "the al-Nuri mosque": the site, named with its noun
+            end = mention.end + site.end()
+            mention = replace(mention, text=f"{form} {site.group(1)}", end=end)
+            form, label = mention.text, "FAC"
+            after = text[end : end + 30]
         words = form.split()
-        if label in {"PERSON", "ORG"} and len(words) > 1 and words[-1].casefold() in _FACILITY:
-            label = "FAC"  # "St James' Park", "Worthy Farm"
+        if (
+            label in {"PERSON", "ORG"}
+            and len(words) > 1
+            and (words[-1].casefold() in _FACILITY or words[0].casefold() in _FACILITY_FIRST)
+        ):
+            label = "FAC"  # "St James' Park", "Worthy Farm", "Palazzo del Cinema"
+        elif (
+            sports
+            and label == "GPE"
+            and (_TEAM_AFTER.match(after) or _TEAM_BEFORE.search(before))
+            and gazetteer.country(form)
+        ):
+            label = "ORG"  # "Georgia stun Portugal 2-1": national teams
         elif label in {"PERSON", "ORG"} and (
             _PLACE_BEFORE.search(before)
             or _PLACE_AFTER.match(after)
@@ -222,6 +278,32 @@ def retype(mentions: Sequence[Mention], text: str, gazetteer: Gazetteer | None) 
     return _organisations_win(result)
 
 
+def _dateline_credit(mention: Mention, text: str) -> bool:
+    """ "AMMAN (Reuters) -": the agency that filed the story, no organisation of it."""
+    return text[mention.start - 1 : mention.start] == "(" and bool(
+        _CREDIT_CLOSE.match(text, mention.end)
+    )
+
+
+def _job_title(mention: Mention, text: str) -> bool:
+    """ "Secretary of State", "Law Minister": a word of a job title the model took for an
+    organisation."""
+    if " " in mention.text:
+        return False
+    return bool(
+        _TITLE_AFTER.match(text, mention.end)
+        or _TITLE_BEFORE.search(text[max(0, mention.start - 15) : mention.start])
+    )
+
+
+def _demonym_off(form: str, gazetteer: Gazetteer) -> str:
+    """ "Slovenian Matej Kranjc" → "Matej Kranjc" when the rest starts with a given name."""
+    words = form.split()
+    if len(words) > 2 and gazetteer.country(words[0]) and gender_of(words[1]):
+        return " ".join(words[1:])
+    return form
+
+
 def _organisations_win(mentions: list[Mention]) -> list[Mention]:
     """A name of several words the model read as an organisation somewhere ("the Harlow Line")
     and as a person elsewhere ("Harlow Line singer ...") is the organisation, unless it starts
@@ -243,15 +325,41 @@ def _organisations_win(mentions: list[Mention]) -> list[Mention]:
     ]
 
 
+def _with_particles(mentions: Sequence[Mention], text: str) -> list[Mention]:
+    """A family name the model found without its particles ("Bosch" of "Femke van den Bosch",
+    "Van den Bosch") takes them, and the given name before them."""
+    grown: dict[int, Mention] = {}
+    for number, mention in enumerate(mentions):
+        if mention.label != "PERSON":
+            continue
+        match = _PARTICLES_BEFORE.search(text, max(0, mention.start - 40), mention.start)
+        if match is None:
+            continue
+        start = match.start()
+        given = match.group("given")
+        if given and gender_of(given.strip()) is None:
+            start = match.start("particles")
+        grown[number] = replace(mention, text=text[start : mention.end], start=start)
+    if not grown:
+        return list(mentions)
+    return [
+        grown.get(number, mention)
+        for number, mention in enumerate(mentions)
+        if number in grown or not any(g.start <= mention.start < g.end for g in grown.values())
+    ]
+
+
 def _join_adjacent_people(mentions: Sequence[Mention], text: str) -> list[Mention]:
-    """Two person mentions with one space between them are one ("Dmitri" "Volkonsky")."""
+    """Two person mentions with one space between them are one ("Dmitri" "Volkonsky"), and so
+    is a person's name ending in a particle with the mention after it ("Anna van den" "Berg")."""
     joined: list[Mention] = []
     for mention in mentions:
         last = joined[-1] if joined else None
         if (
             last is not None
-            and last.label == mention.label == "PERSON"
+            and last.label == "PERSON"
             and text[last.end : mention.start] == " "
+            and (mention.label == "PERSON" or last.text.split()[-1] in _NAME_PARTICLES)
         ):
             joined[-1] = replace(last, text=text[last.start : mention.end], end=mention.end)
         else:
@@ -345,10 +453,13 @@ class _Group:
         return sum(self.forms.values())
 
     def text(self) -> str:
-        # the fullest of the most frequent multi-word forms; a lone surname only if nothing else
-        return max(
-            self.forms, key=lambda form: (len(form.split()) > 1, self.forms[form], len(form))
-        )
+        # a person's most complete form ("Pieter de Wit" over a more frequent "De Wit"); other
+        # kinds: the fullest of the most frequent multi-word forms; one word only if nothing else
+        def rank(form: str) -> tuple[bool, int, int, int]:
+            words = len(form.split()) if self.kind == "person" else 0
+            return (len(form.split()) > 1, words, self.forms[form], len(form))
+
+        return max(self.forms, key=rank)
 
 
 def person_groups(mentions: Iterable[Mention]) -> dict[str, str]:
@@ -429,6 +540,7 @@ def _others(
             continue
         if form.isupper() and len(form) > 4:  # a dateline's "CHICAGO" is Chicago
             form = form.title()
+        form = _WITH_THE.get(form.casefold(), form)
         if kind == "location" and gazetteer is not None:
             code = gazetteer.country(form)
             if code:
@@ -438,7 +550,21 @@ def _others(
         group.forms[form] += 1
     if kind == "org":
         _merge_acronyms(groups)
+        _merge_short_names(groups)
     return list(groups.values())
+
+
+def _merge_short_names(groups: dict[str, _Group]) -> None:
+    """ "Commission" joins "European Commission", "Hynix" "SK Hynix": a one-word organisation
+    that ends or begins exactly one longer organisation's name is that organisation."""
+    for key in [k for k in groups if " " not in k]:
+        owners = [
+            other
+            for other in groups
+            if " " in other and key in {other.split()[0], other.split()[-1]}
+        ]
+        if len(owners) == 1:
+            groups[owners[0]].forms.update(groups.pop(key).forms)
 
 
 def _merge_acronyms(groups: dict[str, _Group]) -> None:

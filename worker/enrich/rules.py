@@ -26,10 +26,10 @@ ORG_SUFFIXES = frozenset({
     "council", "agency", "ministry", "department", "commission", "authority", "institute",
     "university", "college", "party", "union", "association", "federation", "league", "club",
     "fc", "united", "rovers", "athletic", "events", "networks", "telecom", "insurance",
-    "securities",
-    "investments", "ventures", "industries", "logistics", "shipping", "entertainment", "software",
-    "electronics", "semiconductors", "exchange", "office", "police", "army", "navy", "parliament",
-    "foundation",
+    "securities", "investments", "ventures", "industries", "logistics", "shipping",
+    "entertainment", "software", "electronics", "semiconductors", "exchange", "office", "police",
+    "army", "navy", "parliament", "foundation", "organisation", "organization", "energy", "mining",
+    "editions", "publishing", "brands", "committee", "movement", "forces",
 })  # fmt: skip
 # First words of organisations' names followed by "of …" ("Bank of Japan").
 ORG_PREFIXES = frozenset({
@@ -40,7 +40,7 @@ ORG_PREFIXES = frozenset({
 # Last words of events' names, and two-word endings.
 EVENT_SUFFIXES = frozenset({
     "open", "marathon", "championships", "championship", "olympics", "games", "festival",
-    "awards", "tournament", "masters", "classic", "trophy",
+    "awards", "tournament", "masters", "classic", "trophy", "prize", "airshow", "expo",
 })  # fmt: skip
 EVENT_ENDINGS = (("grand", "prix"), ("air", "show"), ("world", "cup"))
 # Capitalised words that start sentences or dates, never a name's first word.
@@ -54,10 +54,17 @@ _NOT_NAME_START = frozenset({
     "officials", "investors", "fans", "critics", "residents",
 })  # fmt: skip
 _PARTICLES = ["du", "de", "des", "la", "le", "of", "and", "&", "van", "der", "von"]
+# After an organisation's word, a name goes on only with these ("Irish Council for Civil
+# Liberties", "Les Films du Levant"), never with "and" ("Peak Partners and Japan's ...").
+_TAIL_PARTICLES = ["du", "de", "des", "la", "le", "of", "for", "van", "der", "von"]
 
 _CAPITALISED = {"TEXT": {"REGEX": r"^[A-Z][\w'\u2019.&-]*$"}}
 _NAME_START = {**_CAPITALISED, "LOWER": {"NOT_IN": sorted(_NOT_NAME_START)}}
-_NAME_WORD = {**_CAPITALISED, "LOWER": {"NOT_IN": sorted(_NOT_NAME_START - {"of"})}}
+# inside a name, a hyphen between capitalised words too ("Farmer-Citizen Movement")
+_NAME_WORD = {
+    "TEXT": {"REGEX": r"^(?:[A-Z][\w'\u2019.&-]*|-)$"},
+    "LOWER": {"NOT_IN": sorted(_NOT_NAME_START - {"of"})},
+}
 
 
 def _ending(words: frozenset[str] | tuple[str, ...], *, capitalised: bool = True) -> dict[str, Any]:
@@ -76,6 +83,7 @@ def patterns() -> list[dict[str, Any]]:
     org_tail = _ending(ORG_SUFFIXES)
     event_tail = _ending(EVENT_SUFFIXES)
     particle = {"LOWER": {"IN": _PARTICLES}}
+    tail_particle = {"LOWER": {"IN": _TAIL_PARTICLES}}
     words = {**_NAME_WORD, "OP": "*"}
     more_words = {**_NAME_WORD, "OP": "+"}
     found: list[dict[str, Any]] = [
@@ -88,7 +96,7 @@ def patterns() -> list[dict[str, Any]]:
     ):
         found.append({"label": "ORG", "pattern": [*head, org_tail]})
         # "Les Films du Levant": the organisation's word, then "du"/"de"/"of" and a name
-        found.append({"label": "ORG", "pattern": [*head, org_tail, particle, more_words]})
+        found.append({"label": "ORG", "pattern": [*head, org_tail, tail_particle, more_words]})
         found.append({"label": "EVENT", "pattern": [*head, event_tail]})
         for first, second in EVENT_ENDINGS:
             ending = [{"LOWER": first, **_CAPITALISED}, {"LOWER": second, **_CAPITALISED}]
@@ -96,8 +104,19 @@ def patterns() -> list[dict[str, Any]]:
     # "Ministry of Defence", "International Association of Athletics Federations", "Organization
     # of the Petroleum Exporting Countries", "Ministry of Communication and Information Technology"
     prefix = _ending(ORG_PREFIXES)
-    for tail in ([more_words], [more_words, {"LOWER": "and"}, more_words]):
-        of_the = [{"LOWER": "of"}, {"LOWER": "the", "OP": "?"}]
+    of_the = [{"LOWER": "of"}, {"LOWER": "the", "OP": "?"}]
+    for tail in (
+        [more_words],
+        [more_words, {"LOWER": "and"}, more_words],
+        [more_words, *of_the, more_words],  # "Association of the Petroleum Industry of Kurdistan"
+    ):
         found.append({"label": "ORG", "pattern": [prefix, *of_the, *tail]})
         found.append({"label": "ORG", "pattern": [_NAME_START, words, prefix, *of_the, *tail]})
+    # "Tour de France", "Tour of Flanders"
+    found.append(
+        {
+            "label": "EVENT",
+            "pattern": [{"LOWER": "tour", **_CAPITALISED}, tail_particle, more_words],
+        }
+    )
     return found
