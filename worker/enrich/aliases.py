@@ -13,7 +13,8 @@ def _table(text: str) -> dict[str, tuple[str, ...]]:
     table: dict[str, tuple[str, ...]] = {}
     for line in text.strip().splitlines():
         code, names = line.split(":", 1)
-        table[code.strip()] = tuple(n.strip() for n in names.split(",") if n.strip())
+        code = code.strip()
+        table[code] = table.get(code, ()) + tuple(n.strip() for n in names.split(",") if n.strip())
     return table
 
 
@@ -40,7 +41,7 @@ COUNTRY_ALIASES = _table(
     YU: Yugoslavia
     MM: Burma, Myanmar
     LK: Sri Lanka, Ceylon
-    CI: Ivory Coast, Cote d'Ivoire
+    CI: Ivory Coast, Cote d'Ivoire, Côte d'Ivoire
     NL: Holland, the Netherlands, Netherlands
     PS: Palestine, Palestinian Territories, West Bank, Gaza, Gaza Strip
     VA: Vatican, Holy See
@@ -98,7 +99,7 @@ DEMONYMS = _table(
     EC: Ecuadorean, Ecuadorian, Ecuadoreans, Ecuadorians
     EG: Egyptian, Egyptians
     SV: Salvadorean, Salvadoran, Salvadoreans, Salvadorans
-    GB: British, Briton, Britons, English, Scottish, Scot, Scots, Welsh
+    GB: British, Briton, Britons, Brit, Brits, English, Scottish, Scot, Scots, Welsh
     EE: Estonian, Estonians
     ET: Ethiopian, Ethiopians
     FI: Finnish, Finn, Finns
@@ -137,7 +138,7 @@ DEMONYMS = _table(
     MA: Moroccan, Moroccans
     MZ: Mozambican, Mozambicans
     NP: Nepalese, Nepali
-    NZ: New Zealander, New Zealanders
+    NZ: New Zealander, New Zealanders, Kiwis
     NI: Nicaraguan, Nicaraguans
     NG: Nigerian, Nigerians
     NO: Norwegian, Norwegians
@@ -147,7 +148,7 @@ DEMONYMS = _table(
     PA: Panamanian, Panamanians
     PY: Paraguayan, Paraguayans
     PE: Peruvian, Peruvians
-    PH: Philippine, Filipino, Filipinos
+    PH: Philippine, Filipino, Filipinos, Filipina, Filipinas
     PL: Polish, Pole, Poles
     PT: Portuguese
     QA: Qatari, Qataris
@@ -186,8 +187,132 @@ DEMONYMS = _table(
     YE: Yemeni, Yemenis
     ZM: Zambian, Zambians
     ZW: Zimbabwean, Zimbabweans
+    CI: Ivorian, Ivorians
+    LR: Liberian, Liberians
+    ML: Malian, Malians
+    NE: Nigerien, Nigeriens
+    BF: Burkinabe, Burkinabes
+    CD: Congolese
+    GA: Gabonese
+    GN: Guinean, Guineans
+    BJ: Beninese
+    TG: Togolese
+    SL: Sierra Leonean, Sierra Leoneans
+    GM: Gambian, Gambians
+    MR: Mauritanian, Mauritanians
+    ER: Eritrean, Eritreans
+    DJ: Djiboutian, Djiboutians
+    SS: South Sudanese
+    MW: Malawian, Malawians
+    NA: Namibian, Namibians
+    BW: Botswanan, Motswana, Batswana
+    MG: Malagasy
+    MU: Mauritian, Mauritians
+    TD: Chadian, Chadians
+    HT: Haitian, Haitians
+    BS: Bahamian, Bahamians
+    BB: Barbadian, Barbadians
+    TT: Trinidadian, Trinidadians
+    GY: Guyanese
+    SR: Surinamese
+    BZ: Belizean, Belizeans
+    MN: Mongolian, Mongolians
+    LA: Laotian, Laotians
+    BN: Bruneian, Bruneians
+    PG: Papua New Guinean, Papua New Guineans
+    FJ: Fijian, Fijians
+    WS: Samoan, Samoans
+    TO: Tongan, Tongans
+    MT: Maltese
+    ME: Montenegrin, Montenegrins
+    XK: Kosovar, Kosovars
+    MK: Macedonian, Macedonians
+    MD: Moldovan, Moldovans
+    LU: Luxembourger, Luxembourgers
+    MC: Monegasque, Monegasques
+    AD: Andorran, Andorrans
     SU: Soviet, Soviets
     """
+)
+
+# Demonyms that are also given names ("Finn Russell"): read as a nationality before a name only when
+# a full name follows ("Finn Jarno Lehtinen").
+DEMONYMS_ALSO_GIVEN_NAMES: frozenset[str] = frozenset({"finn", "dane", "scot", "pole", "swede"})
+
+# A demonym before these does not give the country: a language ("Russian-speaking") or a flag of
+# convenience ("Liberian-flagged", "Panama-registered").
+DEMONYM_NOT_NATIONALITY = (
+    "-speaking",
+    "-speaker",
+    "-language",
+    "-flagged",
+    "-flag",
+    "-registered",
+    " speaking",
+    " speakers",
+    " language",
+    " flagged",
+    " flag ",
+    "-style",
+)
+
+# Continents and world regions (folded): places of no one country, never read as a city
+# ("Asia" is also a town in the Philippines, "Europa" one in Spain).
+WORLD_REGIONS: frozenset[str] = frozenset(
+    {
+        "africa",
+        "antarctica",
+        "asia",
+        "europe",
+        "europa",
+        "north america",
+        "south america",
+        "central america",
+        "latin america",
+        "americas",
+        "oceania",
+        "australasia",
+        "middle east",
+        "near east",
+        "far east",
+        "east asia",
+        "south asia",
+        "southeast asia",
+        "central asia",
+        "asia pacific",
+        "asia-pacific",
+        "eurasia",
+        "gulf",
+        "persian gulf",
+        "arabian gulf",
+        "caribbean",
+        "pacific",
+        "atlantic",
+        "mediterranean",
+        "balkans",
+        "scandinavia",
+        "nordic",
+        "baltic",
+        "baltics",
+        "sahel",
+        "sahara",
+        "arctic",
+        "levant",
+        "maghreb",
+        "horn of africa",
+        "west africa",
+        "east africa",
+        "north africa",
+        "southern africa",
+        "sub-saharan africa",
+        "western europe",
+        "eastern europe",
+        "central europe",
+        "indian ocean",
+        "red sea",
+        "black sea",
+        "north sea",
+    }
 )
 
 # Dateline regions: AP/Reuters abbreviations of US states and Canadian provinces.

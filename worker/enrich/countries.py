@@ -1,24 +1,67 @@
 # ruff: noqa: RUF001 - typographic apostrophes and dashes and Arabic letters are meant
 """Countries an article is about or mentions, as ISO 3166-1 alpha-2 codes.
 
-English articles: the places and nationalities spaCy found in the body (``GPE``, ``LOC``, ``FAC``,
-``NORP``), the dateline ("SALVADOR, Feb 26 -", "FLORENCE, Ala., Feb 26 -"), and country names and
-adjectives in the headline. Arabic articles: the Arabic names the gazetteer carries, found by a scan
-of the text. Articles in other languages: country names in the headline and body.
+English articles, from what spaCy found in the body (see ``tests/enrich/eval/RULES.md``):
+
+* places (``GPE``, ``LOC``, ``FAC``): countries, cities, regions; a place name after "at", "in",
+  "near"... that the recogniser missed ("at Monza"), and in the headline ("Wins at Monza");
+* organisations with a country: in a sports story, a club or team named after a place ("Porto",
+  "Leinster", the "Ireland" team; the small model types some as people), elsewhere a place typed
+  an organisation or a person where the text places something there ("built in Toulouse",
+  "Copenhagen-based"); a name led by a country or nationality ("US Navy", "Spanish Football
+  Federation"), or "... of <country>" ("Bank of England");
+* demonyms (``NORP``) and the nationality before a name ("Russian Dmitri Volkonsky", "New
+  Zealander Craig Whitlow"), except a language or a flag ("Russian-speaking", "Liberian-flagged");
+* the dateline ("SALVADOR, Feb 26 -", "FLORENCE, Ala., Feb 26 -"), and country names and adjectives
+  in the headline.
+
+A single-word place name that is a person's name in the article ("Keller" of "Roman Keller") gives
+nothing. A name shared by places in several countries ("Newcastle": Australia, South Africa,
+England) is the one the rest of the article points to, unless the likeliest is far bigger.
+
+Arabic articles: the Arabic names the gazetteer carries, found by a scan of the text. Articles in
+other languages: country names in the headline and body.
+
+Each code's evidence (the words and their kind) is logged at debug level
+(``enrich.countries_evidence``).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+from worker.enrich.aliases import DEMONYM_NOT_NATIONALITY, DEMONYMS_ALSO_GIVEN_NAMES
 from worker.enrich.base import Fields
-from worker.enrich.gazetteer import Gazetteer
-from worker.enrich.nlp import Analysis, ArticleAnalyzer
+from worker.enrich.entities import sports_story
+from worker.enrich.gazetteer import Gazetteer, fold_latin
+from worker.enrich.names import gender_of
+from worker.enrich.nlp import Analysis, ArticleAnalyzer, Mention
+from worker.log import get_logger
 from worker.models import ParsedArticle
 
+log = get_logger(__name__)
+# Whether the evidence event is wanted: asked of the stdlib logger behind ``log`` (the evidence is
+# only put together when it is).
+_stdlib_log = logging.getLogger(__name__)
+
 PLACE_LABELS = frozenset({"GPE", "LOC", "FAC"})
+NAME_LABELS = frozenset({"PERSON", "ORG"})
+# The likeliest place of a shared name stands unless the one the article points to has at least
+# 1/CONTEXT_MAX_RATIO of its weight: Newcastle in a Premiership story is England's (Newcastle,
+# New South Wales is 1.7x Newcastle upon Tyne), London in a Canadian story is still England's (21x
+# London, Ontario), Vancouver in a story that also names Seattle still Canada's (3.4x).
+CONTEXT_MAX_RATIO = 3
+# An organisation whose last word is one of these is an event or a competition: its place or
+# nationality word gives no country ("Australian Open", "Berlin Marathon", "Italian Grand Prix").
+EVENT_WORDS = frozenset({
+    "open", "cup", "prix", "marathon", "championship", "championships", "games", "olympics",
+    "masters", "rally", "festival", "show", "tour", "classic", "trophy", "series", "league",
+    "derby", "invitational", "biennale", "expo", "week", "awards",
+})  # fmt: skip
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?\s+\d{1,2}"
 # "SALVADOR, Feb 26 -", "FLORENCE, Ala., Feb 26 -", "LONDON (Reuters) -", "BEIRUT, Lebanon (AP) —"
 DATELINE = re.compile(
@@ -29,6 +72,41 @@ DATELINE = re.compile(
 )
 # A headline or body word sequence that may name a country: capitalised words.
 _CAPITALISED_RUN = re.compile(r"[A-Z][\w'’.\-]*(?:\s+(?:of\s+|the\s+)?[A-Z][\w'’.\-]*){0,3}")
+# A place after a preposition of place: "at Le Bourget", "in Phoenix", "to Cardiff".
+_AFTER_PREPOSITION = re.compile(
+    r"\b(?:at|in|near|outside|to|from)\s+(?P<name>(?:(?:Le|La|Les|El|Al|Den|De)\s+)?"
+    r"[A-Z][\w'’\-]+(?:\s+[A-Z][\w'’\-]+){0,2})"
+)
+# Words that place what follows or precedes them: "built in Toulouse", "Copenhagen-based".
+_PLACED_BEFORE = re.compile(r"\b(?:in|at|near|from|outside|inside|around)\s+(?:the\s+)?$")
+_PLACED_AFTER = re.compile(r"-(?:based|born|headquartered|listed)\b")
+# ", Ala.", ", New South Wales", ", Ontario" after a city's name.
+_QUALIFIER = re.compile(r",\s+([A-Z][\w.]*(?:\s+[A-Z][\w.]*){0,2})")
+_NEXT_WORD = re.compile(r" ([\w'’\-]+)")
+_FUNCTION_WORDS = frozenset({
+    "on", "in", "at", "and", "or", "with", "for", "last", "this", "next", "to", "where", "which",
+    "that", "since", "until", "from", "by", "as", "but", "during", "when", "after", "before",
+})  # fmt: skip
+_NAME_WORD = re.compile(r"\s*([A-Z][\w'’\-]+)")
+# Calendar words are never read as places after "in" ("in January", "on Sunday").
+_CALENDAR = frozenset({
+    "january", "february", "march", "april", "may", "june", "july", "august", "september",
+    "october", "november", "december", "monday", "tuesday", "wednesday", "thursday", "friday",
+    "saturday", "sunday",
+})  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Clue:
+    """Words that point to a country: its candidates (likeliest first) and what kind of words."""
+
+    words: str
+    source: str  # place / org / demonym / dateline / headline
+    candidates: tuple[tuple[str, int], ...]
+    count: int = 1
+    # a team's name: the article's other countries choose among its places whatever their sizes
+    # ("Munster" in a story about Irish rugby is the Irish province, not Münster, 3x as big)
+    team: bool = False
 
 
 def dateline_country(paragraph: str, gazetteer: Gazetteer) -> tuple[str | None, int]:
@@ -37,16 +115,33 @@ def dateline_country(paragraph: str, gazetteer: Gazetteer) -> tuple[str | None, 
     Returns:
         ``(code, end)``; ``(None, 0)`` when the paragraph has no dateline.
     """
+    clue, end = dateline_clue(paragraph, gazetteer)
+    return (clue.candidates[0][0] if clue else None), end
+
+
+def dateline_clue(paragraph: str, gazetteer: Gazetteer) -> tuple[Clue | None, int]:
+    """The dateline's clue (its region decides, else its city's candidates) and where it ends."""
     match = DATELINE.match(paragraph)
     if match is None:
         return None, 0
-    region = match.group("region")
+    city, region = match.group("city").strip(), match.group("region")
     code = gazetteer.region(region) if region else None
-    return code or gazetteer.place(match.group("city").strip()), match.end()
+    if code:
+        return Clue(f"{city}, {region}", "dateline", ((code, 0),), 2), match.end()
+    candidates = gazetteer.candidates(city)
+    if not candidates:
+        return None, match.end()
+    return Clue(city, "dateline", candidates, 2), match.end()
 
 
 def headline_countries(title: str, gazetteer: Gazetteer) -> list[str]:
     """Country names and adjectives in a headline (title case or all capitals)."""
+    return [clue.candidates[0][0] for clue in headline_clues(title, gazetteer)]
+
+
+def headline_clues(title: str, gazetteer: Gazetteer, places: bool = False) -> list[Clue]:
+    """Country names and adjectives in a headline; with ``places``, also a city or region after
+    "at", "in"... ("Wins at Monza", "Crash in Phoenix")."""
     text = title.title() if title.isupper() else title
     found = []
     for match in _CAPITALISED_RUN.finditer(text):
@@ -55,14 +150,65 @@ def headline_countries(title: str, gazetteer: Gazetteer) -> list[str]:
         i = 0
         while i < len(words):
             for j in range(len(words), i, -1):
-                code = gazetteer.country(" ".join(words[i:j]))
+                name = " ".join(words[i:j])
+                code = gazetteer.country(name)
                 if code and not (title.isupper() and j - i == 1 and len(words[i]) <= 2):
-                    found.append(code)
+                    found.append(Clue(name, "headline", ((code, 0),)))
                     i = j
                     break
             else:
                 i += 1
+    if places and not title.isupper():
+        # the whole capitalised run is the place: "Wins at Monza", not "Offer to Man Utd"
+        for match in _AFTER_PREPOSITION.finditer(text):
+            name = match.group("name")
+            if fold_latin(name) in _CALENDAR or gazetteer.country(name) is not None:
+                continue
+            candidates = gazetteer.candidates(name)
+            if candidates:
+                found.append(Clue(name, "headline", candidates))
     return found
+
+
+def _place_after_preposition(name: str, gazetteer: Gazetteer, source: str) -> Clue | None:
+    """The longest leading run of ``name``'s words that is a place ("London Auction" → London)."""
+    words = name.split()
+    for j in range(len(words), 0, -1):
+        run = " ".join(words[:j])
+        if fold_latin(run) in _CALENDAR:
+            return None
+        candidates = gazetteer.candidates(run)
+        if candidates:
+            return Clue(run, source, candidates)
+    return None
+
+
+def resolve(clues: Sequence[Clue]) -> list[tuple[str, Clue]]:
+    """Each clue's country: its likeliest candidate, unless the article's other names point to none
+    of that one's country and to another candidate's (the one they point to most, if of at least
+    1/CONTEXT_MAX_RATIO of the likeliest's weight)."""
+    context: Counter[str] = Counter()
+    by_words: dict[str, Counter[str]] = {}
+    for clue in clues:
+        code = clue.candidates[0][0]
+        context[code] += clue.count
+        by_words.setdefault(fold_latin(clue.words), Counter())[code] += clue.count
+    resolved = []
+    for clue in clues:
+        (code, weight), *others = clue.candidates
+        if others:
+            # what the other names say: this name's own mentions are not evidence for it
+            support = context - by_words[fold_latin(clue.words)]
+            if not support[code]:
+                supported = [
+                    (support[c], w, c)
+                    for c, w in others
+                    if support[c] and (clue.team or w * CONTEXT_MAX_RATIO >= weight)
+                ]
+                if supported:
+                    code = max(supported)[2]
+        resolved.append((code, clue))
+    return resolved
 
 
 class CountriesEnricher:
@@ -86,30 +232,248 @@ class CountriesEnricher:
         self, article: ParsedArticle, language: str | None, analysis: Analysis | None
     ) -> list[str]:
         """Codes ordered by how much the article mentions them (the dateline counts double)."""
-        gazetteer = self._gazetteer
+        resolved = resolve(self.clues(article, language, analysis))
         counts: Counter[str] = Counter()
-        if language == "ar":
-            counts.update(gazetteer.scan_arabic(article.title + "\n" + article.body))
-        else:
-            counts.update(headline_countries(article.title, gazetteer))
-            dateline_end = 0
-            if article.paragraphs:
-                code, dateline_end = dateline_country(article.paragraphs[0], gazetteer)
-                if code:
-                    counts[code] += 2
-            if analysis is not None:
-                for mention in analysis.mentions:
-                    if mention.start < dateline_end:
-                        continue  # the dateline's city, already decided with its region
-                    if mention.label in PLACE_LABELS:
-                        code = gazetteer.place(mention.text)
-                    elif mention.label == "NORP":
-                        code = gazetteer.country(mention.text)
-                    else:
-                        continue
-                    if code:
-                        counts[code] += 1
-            else:
-                for paragraph in article.paragraphs:
-                    counts.update(headline_countries(paragraph, gazetteer))
+        for code, clue in resolved:
+            counts[code] += clue.count
+        if resolved and _stdlib_log.isEnabledFor(logging.DEBUG):
+            evidence: dict[str, list[str]] = {}
+            for code, clue in resolved:
+                entry = f"{clue.source}: {clue.words}"
+                if entry not in evidence.setdefault(code, []):
+                    evidence[code].append(entry)
+            log.debug(
+                "enrich.countries_evidence",
+                index=article.index,
+                line=article.line,
+                evidence=evidence,
+            )
         return [code for code, _ in counts.most_common()]
+
+    def clues(
+        self, article: ParsedArticle, language: str | None, analysis: Analysis | None
+    ) -> list[Clue]:
+        """Every group of words in the article that points to a country."""
+        gazetteer = self._gazetteer
+        if language == "ar":
+            return [
+                Clue(code, "place", ((code, 0),))
+                for code in gazetteer.scan_arabic(article.title + "\n" + article.body)
+            ]
+        clues = headline_clues(article.title, gazetteer, places=analysis is not None)
+        if analysis is None:
+            for paragraph in article.paragraphs:
+                clues += [
+                    Clue(c.words, "place", c.candidates)
+                    for c in headline_clues(paragraph, gazetteer)
+                ]
+            return clues
+        dateline_end = 0
+        if article.paragraphs:
+            dateline, dateline_end = dateline_clue(article.paragraphs[0], gazetteer)
+            if dateline:
+                clues.append(dateline)
+        surnames = _surnames(analysis.mentions, gazetteer)
+        sports = sports_story(analysis.text)
+        for mention in analysis.mentions:
+            if mention.start < dateline_end:
+                continue  # the dateline's city, already decided with its region
+            clue = self._mention_clue(mention, analysis.text, gazetteer, surnames, sports)
+            if clue:
+                clues.append(clue)
+        clues += _places_after_prepositions(analysis, gazetteer, surnames)
+        return clues
+
+    @staticmethod
+    def _mention_clue(
+        mention: Mention, text: str, gazetteer: Gazetteer, surnames: set[str], sports: bool
+    ) -> Clue | None:
+        name = _clean(mention.text)
+        if not name:
+            return None
+        key = fold_latin(name)
+        if mention.label in PLACE_LABELS:
+            if key in surnames:
+                return None
+            if mention.label != "GPE" and key in gazetteer.alternate_names:
+                return None  # a facility named like a city's translation: "White House"
+            # "Ala.", "Ont.", "Texas": a state or province as datelines write it (an abbreviation
+            # only with its full stop: "La", "Man" are other words; Georgia is the country)
+            region = gazetteer.regions.get(key) if name.endswith(".") or len(key) > 4 else None
+            if region and gazetteer.country(name) is None:
+                return Clue(name, "place", ((region, 0),))
+            candidates = _qualified(gazetteer.candidates(name), text, mention.end, gazetteer)
+            return Clue(name, "place", candidates) if candidates else None
+        if mention.label == "NORP":
+            if _language_or_flag(text, mention.end):
+                return None
+            code = gazetteer.country(name)
+            return Clue(name, "demonym", ((code, 0),)) if code else None
+        if mention.label not in NAME_LABELS:
+            return None
+        words = name.split()
+        if mention.label == "PERSON":
+            clue = _nationality_of_person(mention, words, text, gazetteer)
+            if clue:
+                return clue
+        else:
+            clue = _country_of_organisation(words, gazetteer)
+            if clue:
+                return clue
+        # a club, a team or a company's site named after a place: "Porto", "Ireland", "Leinster"
+        if key not in surnames and _named_after_place(mention, name, text, gazetteer, sports):
+            return Clue(name, "org", gazetteer.candidates(name), team=sports)
+        return None
+
+
+def _named_after_place(
+    mention: Mention, name: str, text: str, gazetteer: Gazetteer, sports: bool
+) -> bool:
+    """A person or organisation mention that is a country; or a region or a city of 50,000 people
+    in a sports story (its team) or where the text places something ("in Toulouse",
+    "Copenhagen-based"). Not an acronym ("SANA", the Syrian news agency, is no Sanaa), not a
+    given name typed a person ("Nancy"), not a word the text also writes in lower case."""
+    if gazetteer.country(name) is not None:
+        return gazetteer.demonym(name) is None
+    if not gazetteer.is_big_place(name) or (name.isupper() and len(name) <= 5):
+        return False
+    if mention.label == "PERSON" and gender_of(name) is not None:
+        return False
+    if re.search(rf"(?<![\w-]){re.escape(name.lower())}(?![\w-])", text):
+        return False
+    if sports:
+        return True
+    if _PLACED_AFTER.match(text, mention.end):
+        return True
+    # "built in Toulouse, with", "in Toulouse on Monday"; not "a slump in Mercedes sales"
+    before = text[max(0, mention.start - 24) : mention.start]
+    after = _NEXT_WORD.match(text, mention.end)
+    return bool(_PLACED_BEFORE.search(before)) and (
+        after is None or not after.group(1).islower() or after.group(1) in _FUNCTION_WORDS
+    )
+
+
+def _qualified(
+    candidates: tuple[tuple[str, int], ...], text: str, end: int, gazetteer: Gazetteer
+) -> tuple[tuple[str, int], ...]:
+    """A shared city name followed by its state, province or country is that one's: "Florence,
+    Ala.", "Newcastle, New South Wales", "London, Ontario"."""
+    if len(candidates) < 2:
+        return candidates
+    match = _QUALIFIER.match(text, end)
+    if match is None:
+        return candidates
+    words = match.group(1).split()
+    for size in range(len(words), 0, -1):
+        region = " ".join(words[:size])
+        code = gazetteer.region(region)
+        codes = {code} if code else {c for c, _ in gazetteer.candidates(region)}
+        chosen = tuple((c, w) for c, w in candidates if c in codes)
+        if chosen:
+            return chosen[:1]
+    return candidates
+
+
+def _clean(text: str) -> str:
+    """A mention's name without a leading "the" and a trailing possessive, spaces collapsed."""
+    words = " ".join(text.split())
+    words = re.sub(r"^the\s+", "", words, flags=re.IGNORECASE)
+    return re.sub(r"(?:['’]s|['’])$", "", words)
+
+
+def _language_or_flag(text: str, end: int) -> bool:
+    """ "Russian-speaking", "Liberian-flagged": the words after a demonym make it no nationality."""
+    after = text[end : end + 12].lower()
+    return after.startswith(DEMONYM_NOT_NATIONALITY)
+
+
+def _surnames(mentions: Sequence[Mention], gazetteer: Gazetteer) -> set[str]:
+    """Folded words that are a person's name in the article: the last word of a name of two to
+    four words typed a person (or of a two-word organisation whose first word is no place, "Ruben
+    Salgado"), and the first word of a person's name ("Liang Hao": family name first)."""
+    found: set[str] = set()
+    for mention in mentions:
+        if mention.label not in NAME_LABELS:
+            continue
+        words = _clean(mention.text).split()
+        if not 2 <= len(words) <= 4 or not all(w[:1].isupper() for w in words):
+            continue
+        if mention.label == "ORG" and (len(words) != 2 or gazetteer.candidates(words[0])):
+            continue
+        if gazetteer.demonym(words[0]) is not None:
+            words = words[1:]  # "Russian Dmitri Volkonsky"
+            if len(words) < 2:
+                continue
+        found.add(fold_latin(words[-1]))
+        if mention.label == "PERSON":
+            found.add(fold_latin(words[0]))
+    # a country's name is never read as a surname ("Chad", "Jordan" are both: the place wins)
+    return {key for key in found if gazetteer.country(key) is None}
+
+
+def _nationality_of_person(
+    mention: Mention, words: list[str], text: str, gazetteer: Gazetteer
+) -> Clue | None:
+    """ "Russian Dmitri Volkonsky", "Finn Jarno Lehtinen", "New Zealander Craig Whitlow"."""
+    for size in (2, 1):
+        lead = " ".join(words[:size])
+        code = gazetteer.demonym(lead) if len(words) >= size else None
+        if code is None:
+            continue
+        rest = len(words) - size
+        after = mention.end
+        while rest < 2:  # the name may go on past the mention ("Finn" + "Jarno Lehtinen")
+            word = _NAME_WORD.match(text, after)
+            if word is None or word.start() > after + 1 or text[after : word.start(1)] != " ":
+                break
+            rest, after = rest + 1, word.end()
+        needed = 2 if fold_latin(lead) in DEMONYMS_ALSO_GIVEN_NAMES else 1
+        if rest >= needed:
+            return Clue(lead, "demonym", ((code, 0),))
+    # the nationality just before the name: "the referee, New Zealander Craig Whitlow"
+    before = text[max(0, mention.start - 40) : mention.start]
+    match = re.search(r"([A-Z][a-z]+(?:\s[A-Z][a-z]+)?)\s$", before)
+    if match and len(words) >= 2:
+        for lead in (match.group(1), match.group(1).split()[-1]):
+            code = gazetteer.demonym(lead)
+            if code:
+                return Clue(lead, "demonym", ((code, 0),))
+    return None
+
+
+def _country_of_organisation(words: list[str], gazetteer: Gazetteer) -> Clue | None:
+    """ "US Navy", "Spanish Football Federation", "Bank of England", "BBC Scotland"."""
+    if len(words) < 2 or fold_latin(words[-1]) in EVENT_WORDS:
+        return None
+    for size in (2, 1):
+        lead = " ".join(words[:size])
+        code = gazetteer.country(lead) if len(words) > size else None
+        if code:
+            return Clue(" ".join(words), "org", ((code, 0),))
+    lowered = [w.lower() for w in words]
+    if "of" in lowered:
+        code = gazetteer.country(" ".join(words[lowered.index("of") + 1 :]))
+        if code:
+            return Clue(" ".join(words), "org", ((code, 0),))
+    code = gazetteer.country(words[-1])
+    if code and gazetteer.demonym(words[-1]) is None:
+        return Clue(" ".join(words), "org", ((code, 0),))
+    return None
+
+
+def _places_after_prepositions(
+    analysis: Analysis, gazetteer: Gazetteer, surnames: set[str]
+) -> list[Clue]:
+    """Places the recogniser missed: "at Le Bourget", "at Monza" (no mention there at all)."""
+    text = analysis.text
+    spans = [(m.start, m.end) for m in analysis.mentions]
+    found = []
+    for match in _AFTER_PREPOSITION.finditer(text):
+        start, end = match.span("name")
+        if any(s < end and start < e for s, e in spans):
+            continue  # the recogniser said what it is
+        clue = _place_after_preposition(match.group("name"), gazetteer, "place")
+        if clue and fold_latin(clue.words) not in surnames:
+            qualified = _qualified(clue.candidates, text, start + len(clue.words), gazetteer)
+            found.append(Clue(clue.words, clue.source, qualified))
+    return found

