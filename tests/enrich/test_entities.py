@@ -305,6 +305,34 @@ class TestRetype:
         assert "Reuters" not in orgs
         assert "The Hague" in names(found, "location")
 
+    def test_names_the_model_cut_or_mistyped(self, resources: EnrichResources) -> None:
+        """ "Park Min" + "-seo" is Park Min-seo; "Ida Lund's Quay" a site; "analysts at Borrow
+        Lane" a firm; "Van der Berg" after "Jan van der Berg" the person; "Culture" in "Culture
+        Minister" no one; a region the model read as a full name ("Tamil Nadu") a place."""
+        text = (
+            "Park Min-seo, like Jan van der Berg, met analysts at Borrow Lane on Ida Lund's "
+            "Quay. Van der Berg and the Culture Minister flew to Tamil Nadu."
+        )
+        labels = self._retyped(
+            resources,
+            text,
+            ("Park Min", "PERSON"),
+            ("Jan van der Berg", "PERSON"),
+            ("Borrow Lane", "PERSON"),
+            ("Ida Lund", "PERSON"),
+            ("Van der Berg", "ORG"),
+            ("Culture", "PERSON"),
+            ("Tamil Nadu", "PERSON"),
+        )
+        assert labels == {
+            "Park Min-seo": "PERSON",
+            "Jan van der Berg": "PERSON",
+            "Borrow Lane": "ORG",
+            "Ida Lund's Quay": "FAC",
+            "Van der Berg": "PERSON",
+            "Tamil Nadu": "GPE",
+        }
+
 
 @pytest.fixture(scope="module")
 def found(resources: EnrichResources) -> dict:

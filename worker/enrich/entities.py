@@ -113,11 +113,21 @@ _TEAM_AFTER = re.compile(
     r"squad|side|team)\b"
 )
 _TEAM_BEFORE = re.compile(
-    r"\b(?:against|beat|beating|v|vs|versus|facing|hosts|hosting|stunned|defeated)\s+$"
+    r"\b(?:against|beat|beating|v|vs|versus|facing|hosts|hosting|stunned|defeated|lost to|"
+    r"defeat to|win over|victory over|draw with|drew with)\s+$"
+)
+_NAME_TAIL = re.compile(r"-[a-z]+\b")
+_NAMED_SITE = re.compile(
+    r"(?:['’]s)?\s+(?:Quay|Square|Bridge|Park|Street|Road|Hospital|Cathedral|Church)\b"
+)
+_FIRM_BEFORE = re.compile(
+    r"\b(?:analysts?|economists?|strategists?|researchers?|traders?|brokers?|spokesman|"
+    r"spokeswoman|spokesperson)\s+(?:at|for|from|with)\s+$",
+    re.IGNORECASE,
 )
 _IN_BEFORE = re.compile(r"\b(?:in|near|outside|across|around|into)\s+$")
 # Words in names that are not people's: organisations' and events' words, places'.
-_NOT_PERSON_WORDS = ORG_SUFFIXES | ORG_PREFIXES | EVENT_SUFFIXES | {
+_NOT_PERSON_WORDS = ORG_SUFFIXES | ORG_PREFIXES | EVENT_SUFFIXES | _FACILITY | {
     "street", "square", "park", "stadium", "airport", "station", "aid", "line", "church", "hall",
     "forces", "sports", "news", "times", "post", "press", "radio", "daily", "journal", "herald",
     "gazette", "telegraph", "tribune", "de", "le", "la", "les", "al", "el", "van", "von", "du",
@@ -189,14 +199,22 @@ def retype(mentions: Sequence[Mention], text: str, gazetteer: Gazetteer | None) 
         if m.label == "PERSON" and len(clean_entity(m.text).split()) > 1
     ]
     full_surnames = {surname_key(form) for form in full_people}
+    surnames: dict[str, set[str]] = {}
+    for full_name in full_people:
+        surnames.setdefault(surname_key(full_name), set()).add(full_name)
     name_words = {word.casefold() for form in full_people for word in form.split()}
     result = []
+    covered = -1  # the end of a name grown over the mentions after it
     for mention in mentions:
+        if mention.start < covered:
+            continue
         form = clean_entity(mention.text)
         if form.casefold() in _NOT_ENTITIES or _work_title(mention, text):
             continue
         label = mention.label
-        if label == "ORG" and (_dateline_credit(mention, text) or _job_title(mention, text)):
+        if (label != "GPE" and _job_title(mention, text)) or (
+            label == "ORG" and _dateline_credit(mention, text)
+        ):
             continue
         if label in {"PERSON", "ORG"}:  # "Slovenian Matej Kranjc" read as an organisation too
             stripped = (
@@ -209,8 +227,18 @@ def retype(mentions: Sequence[Mention], text: str, gazetteer: Gazetteer | None) 
                 mention = replace(mention, text=form)
         if label == "PERSON" and _common_word(form, text) and form.casefold() not in name_words:
             continue
+        if label == "PERSON" and (tail := _NAME_TAIL.match(text, mention.end)):
+            # "Choi Min" + "-seok": the model cut a hyphenated given name
+            mention = replace(mention, text=form + tail.group(0), end=tail.end())
+            form = mention.text
         before = text[max(0, mention.start - 40) : mention.start]
         after = text[mention.end : mention.end + 30]
+        if label in {"PERSON", "ORG"} and (named := _NAMED_SITE.match(after)):
+            # "Sir John Rogerson's Quay": a site named after someone
+            end = mention.end + named.end()
+            mention = replace(mention, text=text[mention.start : end], end=end)
+            form, label, covered = clean_entity(mention.text), "FAC", end
+            after = text[end : end + 30]
         site = _SITE_NOUN.match(after)
         if site and label in {"PERSON", "ORG", "GPE", "FAC", "LOC"}:
             # "the Zaatari camp", "the al-Nuri mosque": the site, named with its noun
@@ -246,6 +274,10 @@ def retype(mentions: Sequence[Mention], text: str, gazetteer: Gazetteer | None) 
             _ARTICLE_BEFORE.search(before) or _LEADING_ARTICLE.match(mention.text)
         ):
             label = "ORG"  # "the Houthis", "the Harlow Line": no one's name takes "the"
+        elif label == "PERSON" and _FIRM_BEFORE.search(before) and gender_of(words[0]) is None:
+            label = "ORG"  # "analysts at Peel Hunt"
+        elif label in {"ORG", "GPE", "LOC", "FAC", "NORP"} and _ends_a_name(form, full_people):
+            label = "PERSON"  # "Van der Meulen" after "Jeroen van der Meulen"
         elif (
             label in {"GPE", "LOC"}
             and " " not in form
@@ -258,13 +290,17 @@ def retype(mentions: Sequence[Mention], text: str, gazetteer: Gazetteer | None) 
             country = gazetteer.country(form)
             city = None if country else gazetteer.place(form)  # a city or a region
             after_preposition = _PLACE_PREPOSITION.search(before[-12:])
-            person_named = label == "PERSON" and surname_key(form) in full_surnames
+            # the family name of another person of the article ("Keller" after "Roman Keller"),
+            # not the place's own name read as a full name ("Tamil Nadu")
+            person_named = label == "PERSON" and bool(
+                surnames.get(surname_key(form), set()) - {form}
+            )
             if sports and city and not after_preposition and label != "FAC" and not person_named:
                 label = "ORG"
             elif (
                 (country or city)
                 and label in {"PERSON", "ORG"}
-                and not (label == "PERSON" and surname_key(form) in full_surnames)
+                and not person_named
                 and not (label == "ORG" and country and sports)
             ):
                 label = "GPE"
@@ -276,6 +312,15 @@ def retype(mentions: Sequence[Mention], text: str, gazetteer: Gazetteer | None) 
             mention = replace(mention, label=label)
         result.append(mention)
     return _organisations_win(result)
+
+
+def _ends_a_name(form: str, full_people: Sequence[str]) -> bool:
+    """Whether a form of several words is how a person of the article is named in short."""
+    words = _name_key(form)
+    return len(words) > 1 and any(
+        len(_name_key(name)) > len(words) and _name_key(name)[-len(words) :] == words
+        for name in full_people
+    )
 
 
 def _dateline_credit(mention: Mention, text: str) -> bool:
