@@ -355,6 +355,7 @@ class TestRulesAndGrouping:
         orgs = names(found, "org")
         assert {"Brenner Motoren", "Dorran Partners"} <= set(orgs)
         assert "Ministry of Industry and Information Technology" in orgs
+        assert {"Real Velmonte", "Dinamo Karsk"} <= set(orgs)  # clubs by their first word
         assert not {"Brenner Motoren", "Dorran Partners"} & set(names(found, "person"))
 
     def test_short_forms_join(self, found: dict) -> None:

@@ -6,8 +6,8 @@ found. The patterns name what the *words* of a name say about its kind, not any 
 * a run of capitalised words ending in a word organisations are named with ("Kessler Motoren",
   "Pathway Robotics", "Home Office", "Celtic League", "Les Films du Levant") is an ``ORG`` —
   the model reads such names as people;
-* "Ministry of …", "Bank of …", "University of …" are ``ORG`` too, and so are the big football
-  leagues ("Premiership", "La Liga");
+* "Ministry of …", "Bank of …", "University of …" are ``ORG`` too, and so are football clubs
+  named "Real …", "Dinamo …", "Borussia …" and the big leagues ("Premiership", "La Liga");
 * a run ending in a word events are named with ("Thailand Open", "Berlin Marathon", "Italian
   Grand Prix", "Paris Air Show") is an ``EVENT``, which no enricher reports: the model calls them
   places or organisations, and a place's country would follow from them.
@@ -74,6 +74,11 @@ def _ending(words: frozenset[str] | tuple[str, ...], *, capitalised: bool = True
     return token
 
 
+# First words of football clubs' names ("Real Betis", "Dinamo Tbilisi", "Borussia Dortmund").
+CLUB_PREFIXES = frozenset({
+    "real", "dinamo", "dynamo", "sporting", "atletico", "atlético", "inter", "ac", "as", "fc",
+    "sc", "olympique", "racing", "deportivo", "borussia", "lokomotiv", "spartak", "steaua",
+})  # fmt: skip
 # Leagues the model reads as people or places ("several Premiership titles").
 LEAGUES = ("premiership", "bundesliga", "eredivisie", "la liga", "serie a", "ligue 1")
 
@@ -112,6 +117,8 @@ def patterns() -> list[dict[str, Any]]:
     ):
         found.append({"label": "ORG", "pattern": [prefix, *of_the, *tail]})
         found.append({"label": "ORG", "pattern": [_NAME_START, words, prefix, *of_the, *tail]})
+    club = {"LOWER": {"IN": sorted(CLUB_PREFIXES)}, "TEXT": {"REGEX": r"^[A-Z]"}}
+    found.append({"label": "ORG", "pattern": [club, more_words]})
     # "Tour de France", "Tour of Flanders"
     found.append(
         {
