@@ -342,7 +342,8 @@ def found(resources: EnrichResources) -> dict:
         "Monday. Brenner said the batteries would arrive next year.",
         "Qiao said the Ministry of Industry and Information Technology had approved it. "
         "The news came before the Velmont Open, where the company sponsors the final.",
-        "Analysts at Dorran Partners said the deal was good for both sides.",
+        "Analysts at Dorran Partners said the deal was good for both sides. Its sponsor deal "
+        "with Real Velmonte and Dinamo Karsk ends in June.",
     )
     enricher = EntitiesEnricher(resources.spacy_analyzer(), resources.gazetteer)
     return enricher.enrich([story])[0]["entities"]
