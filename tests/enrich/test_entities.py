@@ -343,7 +343,7 @@ def found(resources: EnrichResources) -> dict:
         "Qiao said the Ministry of Industry and Information Technology had approved it. "
         "The news came before the Velmont Open, where the company sponsors the final.",
         "Analysts at Dorran Partners said the deal was good for both sides. Its sponsor deal "
-        "with Real Velmonte and Dinamo Karsk ends in June.",
+        "with Real Corvana and Dinamo Karsk ends in June.",
     )
     enricher = EntitiesEnricher(resources.spacy_analyzer(), resources.gazetteer)
     return enricher.enrich([story])[0]["entities"]
@@ -356,7 +356,7 @@ class TestRulesAndGrouping:
         orgs = names(found, "org")
         assert {"Brenner Motoren", "Dorran Partners"} <= set(orgs)
         assert "Ministry of Industry and Information Technology" in orgs
-        assert {"Real Velmonte", "Dinamo Karsk"} <= set(orgs)  # clubs by their first word
+        assert {"Real Corvana", "Dinamo Karsk"} <= set(orgs)  # clubs by their first word
         assert not {"Brenner Motoren", "Dorran Partners"} & set(names(found, "person"))
 
     def test_short_forms_join(self, found: dict) -> None:
