@@ -295,6 +295,15 @@ class TestRules:
         text = "A Russian-speaking gang seized the Liberian-flagged tanker Morning Gull."
         assert _codes(enricher, "Seized", text, ("Russian", "NORP"), ("Liberian", "NORP")) == set()
 
+    def test_language_in_context_gives_nothing(self, enricher: CountriesEnricher) -> None:
+        """ "said in Russian that", "spoke Danish": languages; "in Russian hands" is the country."""
+        text = "He said in Russian that the talks had failed, and spoke Danish to reporters."
+        assert _codes(enricher, "Talks", text, ("Russian", "NORP"), ("Danish", "NORP")) == set()
+        text = "The port has been in Russian hands since March."
+        assert _codes(enricher, "Port", text, ("Russian", "NORP")) == {"RU"}
+        text = "The board rejected an offer from Swiss Halbach."
+        assert _codes(enricher, "Offer", text, ("Swiss", "NORP")) == {"CH"}
+
     def test_surname_is_no_place(self, enricher: CountriesEnricher) -> None:
         """ "Keller" of "Roman Keller" is the player, not Keller, Texas."""
         text = "Roman Keller won in three sets. Keller now plays in the final."

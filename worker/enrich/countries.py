@@ -87,6 +87,10 @@ _FUNCTION_WORDS = frozenset({
     "on", "in", "at", "and", "or", "with", "for", "last", "this", "next", "to", "where", "which",
     "that", "since", "until", "from", "by", "as", "but", "during", "when", "after", "before",
 })  # fmt: skip
+# Before a demonym used as a language: "in", "into", "from", "speaks", "spoke", "fluent in".
+_LANGUAGE_BEFORE = re.compile(
+    r"\b(?:in|into|from|speaks?|spoke|speaking|fluent(?: in)?|dubbed(?: into)?)\s+$"
+)
 _NAME_WORD = re.compile(r"\s*([A-Z][\w'’\-]+)")
 # Calendar words are never read as places after "in" ("in January", "on Sunday").
 _CALENDAR = frozenset({
@@ -305,7 +309,7 @@ class CountriesEnricher:
             candidates = _qualified(gazetteer.candidates(name), text, mention.end, gazetteer)
             return Clue(name, "place", candidates) if candidates else None
         if mention.label == "NORP":
-            if _language_or_flag(text, mention.end):
+            if _language_or_flag(text, mention.start, mention.end):
                 return None
             code = gazetteer.country(name)
             return Clue(name, "demonym", ((code, 0),)) if code else None
@@ -381,10 +385,16 @@ def _clean(text: str) -> str:
     return re.sub(r"(?:['’]s|['’])$", "", words)
 
 
-def _language_or_flag(text: str, end: int) -> bool:
-    """ "Russian-speaking", "Liberian-flagged": the words after a demonym make it no nationality."""
-    after = text[end : end + 12].lower()
-    return after.startswith(DEMONYM_NOT_NATIONALITY)
+def _language_or_flag(text: str, start: int, end: int) -> bool:
+    """A demonym that is no nationality: a language or a flag by the words after it
+    ("Russian-speaking", "Liberian-flagged"), or a language by the words around it ("said in
+    Russian that", "spoke French", "translated from Arabic."; not "in Russian hands")."""
+    if text[end : end + 12].lower().startswith(DEMONYM_NOT_NATIONALITY):
+        return True
+    if not _LANGUAGE_BEFORE.search(text[max(0, start - 24) : start]):
+        return False
+    after = _NEXT_WORD.match(text, end)  # "an offer from Swiss Xstrata" is a Swiss company
+    return after is None or after.group(1) in _FUNCTION_WORDS
 
 
 def _surnames(mentions: Sequence[Mention], gazetteer: Gazetteer) -> set[str]:
