@@ -362,3 +362,68 @@ class TestWhoHeOrSheIsMore:
         )
         people = {"Halden Studios": "Halden Studios", "Jeff Marr": "Jeff Marr"}
         assert attribute(analysis, quote, quote + 22, people) == "Jeff Marr"
+
+
+class TestOrganisationsAndDescriptions:
+    def test_spokesman_of_an_organisation(self, enricher: QuotesEnricher) -> None:
+        """An unnamed spokesman speaks for the organisation: "a spokesman for the Harbour Rail
+        Trust said" is the Harbour Rail Trust, not the whole phrase."""
+        found = quotes(
+            enricher,
+            "“The line will reopen on Monday morning,” a spokesman for the Harbour Rail Trust "
+            "said.",
+        )
+        assert found[0]["speaker"] == "Harbour Rail Trust"
+
+    def test_it_said_is_the_organisation(self, enricher: QuotesEnricher) -> None:
+        """ "it said in a statement" after "Brenmoor Logistics said …" is Brenmoor Logistics."""
+        found = quotes(
+            enricher,
+            "Brenmoor Logistics said on Friday that it would close two depots. “We have no other "
+            "choice this winter,” it said in a statement.",
+        )
+        assert found[0]["speaker"] == "Brenmoor Logistics"
+
+    def test_place_before_the_head_describes_someone(self, enricher: QuotesEnricher) -> None:
+        """ "the Galway woman said" is the woman the text is about, not Galway; "the
+        Dublin-based company said" names nobody."""
+        found = quotes(
+            enricher,
+            "Aoife Dunne won the national title on Sunday.",
+            "“I still cannot believe it happened to me,” the Galway woman said.",
+            "“We will hire forty people next year,” the Dublin-based company said.",
+        )
+        assert [q["speaker"] for q in found] == ["Aoife Dunne", None]
+
+    def test_compound_before_the_head_describes_someone(self, enricher: QuotesEnricher) -> None:
+        """ "the Oscar-winning actress said" is Helen Marsh, not "Oscar"."""
+        found = quotes(
+            enricher,
+            "Helen Marsh will star in the new play at the Gate in March.",
+            "“It is the part I have wanted to play all my life,” the Oscar-winning actress said.",
+        )
+        assert found[0]["speaker"] == "Helen Marsh"
+
+    def test_short_form_of_an_organisation(self) -> None:
+        """ "Dunmore said" where the article names "Dunmore Energy" is the company's full name,
+        even where the model also took "Dunmore" for a person elsewhere."""
+        from worker.enrich.nlp import Analysis, Mention, SpeechVerb
+        from worker.enrich.quotes import attribute
+
+        text = "Dunmore Energy cut jobs. Dunmore said the year was “hard but not hopeless”."
+        subject = text.index("Dunmore said")
+        verb = subject + len("Dunmore ")
+        quote = text.index("“")
+        analysis = Analysis(
+            text=text,
+            paragraphs=((0, len(text)),),
+            mentions=(
+                Mention("Dunmore Energy", "ORG", 0, 14, main_subject=True),
+                Mention("Dunmore", "ORG", subject, subject + 7, main_subject=True),
+            ),
+            speech=(
+                SpeechVerb(verb, verb + 4, subject, len(text), subject, subject + 7, "Dunmore"),
+            ),
+        )
+        people = {"Dunmore": "Dunmore"}
+        assert attribute(analysis, quote, len(text) - 1, people) == "Dunmore Energy"

@@ -20,8 +20,12 @@ as the article's ``person`` entity:
   person; "he" is no woman and "she" no man, by the given name; names inside quotes are not
   candidates. A described subject named before its verb is that person ("Her co-star, the
   Polish actor Marek Zielinski, who …, said");
-* an organisation, a group or a country saying it is named as written, without a country that
-  owns it ("Israel's Foreign Ministry" → "Foreign Ministry");
+* an organisation, a group or a country saying it is named as its mention writes it, without a
+  country that owns it ("Israel's Foreign Ministry" → "Foreign Ministry"), also for its unnamed
+  spokesman ("a spokesman for the Home Office" → "Home Office"); "it said" is the nearest
+  organisation before that is a subject; a place or a compound qualifying the subject's head
+  describes someone ("the Waterford man", "the Oscar-nominated actor"), unless the head is a
+  group ("the Canada-based company");
 * with no verb of saying, the sentence's subject named before the quote ("Adeyemi promised to be
   “…”");
 * anything else (an unnamed "a source") leaves the speaker ``None``.
@@ -44,6 +48,14 @@ from worker.models import ParsedArticle
 MIN_QUOTE_WORDS = 3
 PRONOUNS = frozenset({"he", "she"})
 SPEAKER_LABELS = frozenset({"ORG", "NORP", "GPE"})
+# Heads of a subject that are no person ("the Canada-based company said").
+_GROUP_NOUNS = frozenset({
+    "company", "firm", "group", "government", "ministry", "agency", "bank", "party", "team",
+    "club", "side", "council", "body", "union", "report", "study", "survey", "statement",
+    "authorities", "officials", "police", "court", "board", "committee", "newspaper", "network",
+    "channel", "broadcaster", "studio", "band", "airline", "carrier", "maker", "giant", "embassy",
+})  # fmt: skip
+_GROUP_ORDER = {"ORG": 0, "NORP": 1, "GPE": 2}  # "the US Commerce Department" is the department
 _DETERMINERS = frozenset({"the", "his", "her", "their", "its"})
 _NOT_GIVEN_NAMES = frozenset({
     "mr", "mrs", "ms", "miss", "dr", "prof", "sir", "dame", "coach", "director", "minister",
@@ -266,7 +278,17 @@ def _attribute(article: _Article, start: int, end: int) -> str | None:
         return named[0]
     subject = clean_entity(verb.subject_text or "")
     pronoun = subject.casefold()
-    if pronoun in PRONOUNS or _is_description(verb.subject_text or "", _inside(article, verb)):
+    if pronoun == "it":
+        return _organisation_before(article, min(start, verb.subject_start))
+    inside = _inside(article, verb)
+    placed = any(
+        (m.label in {"GPE", "NORP"} or _compound(analysis.text, m, verb))
+        and _place_modifier(analysis.text, m, verb)
+        for m in inside
+    )
+    if placed and subject.split()[-1].casefold() in _GROUP_NOUNS:
+        return None  # "the Canada-based company" names no one
+    if pronoun in PRONOUNS or placed or _is_description(verb.subject_text or "", inside):
         if pronoun not in PRONOUNS:
             named_after = _apposition_name(article, verb)
             if named_after:
@@ -318,22 +340,79 @@ def _named(article: _Article, verb: SpeechVerb) -> tuple[str, bool] | None:
         inside = [m for m in inside if m.start < relative.start()]
     # people first: "Warner producer Jeff Robinov" is Jeff Robinov
     for mention in sorted(inside, key=lambda m: m.label != "PERSON"):
+        form = clean_entity(mention.text)
+        if mention.label == "ORG" and _organisation(mention, article) != form:
+            continue  # "Cairn" where the article names "Cairn Energy": the company
         written = text if mention.label in {"PERSON", "ORG"} else ""
-        name = full_name(clean_entity(mention.text), people, text, written)
+        name = full_name(form, people, text, written)
         if name:
             return name, True
     subject = clean_entity(verb.subject_text or "")
+    companies = {
+        form
+        for m in inside
+        if m.label == "ORG" and _organisation(m, article) != (form := clean_entity(m.text))
+    }
     for part in subject.split(","):  # "Her manager, Colm Doherty" names him after the comma
         part = _TITLE.sub("", part.strip())
+        if part in companies:
+            continue
         name = full_name(part, people, text) or (part if _looks_like_name(part) else None)
         if name:
             return name, True
     if subject.casefold() in PRONOUNS or _is_description(verb.subject_text or "", inside):
         return None
-    for mention in inside:
-        if mention.label in SPEAKER_LABELS:
-            return clean_entity(_from(verb.subject_text or mention.text, mention, verb)), False
+    groups = sorted(
+        (m for m in inside if m.label in SPEAKER_LABELS), key=lambda m: _GROUP_ORDER[m.label]
+    )
+    groups = [m for m in groups if not _compound(text, m, verb)]
+    if groups and groups[0].label != "ORG" and _place_modifier(text, groups[0], verb):
+        return None  # "the Waterford man", "a Newport-based athlete": someone described
+    if groups:  # "A Labour Party spokesman", "the US Commerce Department": the organisation
+        return _organisation(groups[0], article), False
     return None
+
+
+def _compound(text: str, mention: Mention, verb: SpeechVerb) -> bool:
+    """ "Oscar" in "the Oscar-nominated actor": half of a word qualifying the subject's head
+    (or the whole word, where the mention took it: "Oscar-winning")."""
+    if mention.end >= (verb.subject_end or 0):
+        return False
+    last = mention.text.rsplit("-", 1)
+    return text[mention.end : mention.end + 1] == "-" or (len(last) == 2 and last[1][:1].islower())
+
+
+def _place_modifier(text: str, mention: Mention, verb: SpeechVerb) -> bool:
+    """A name qualifying the noun that heads the subject ("Waterford man", "the Canada-based
+    company", "the Oscar-nominated actor") rather than saying something itself ("Russia said")."""
+    assert verb.subject_end is not None
+    if _compound(text, mention, verb):
+        return True  # "the Oscar-nominated actor", "a Newport-based athlete"
+    rest = text[mention.end : verb.subject_end].split()
+    words = [w for w in rest if w.casefold() not in {"based", "-based"}]
+    return bool(rest) and bool(words) and words[-1][0].islower()
+
+
+def _organisation(mention: Mention, article: _Article) -> str:
+    """An organisation's name as ``entities`` writes it, without an owner ("Israel's"); a lone
+    word is the one longer organisation name of the article it begins ("Cairn" → "Cairn
+    Energy")."""
+    name = clean_entity(mention.text)
+    for mark in ("'s ", "’s "):
+        if mark in name:
+            name = clean_entity(name.split(mark, 1)[1])
+    if mention.label == "ORG" and len(name.split()) == 1:
+        longer = {
+            form
+            for m in article.mentions
+            if m.label == "ORG"
+            and (form := clean_entity(m.text)).startswith(name + " ")
+            and "'s" not in form
+            and "’s" not in form
+        }
+        if len(longer) == 1:
+            return longer.pop()
+    return name
 
 
 def _possessor(mention: Mention, text: str, limit: int) -> bool:
@@ -342,17 +421,6 @@ def _possessor(mention: Mention, text: str, limit: int) -> bool:
     after = text[mention.end : mention.end + 2]
     owner = mention.text.endswith(("'s", "’s")) or after[:1] in {"'", "’"}
     return owner and mention.end < limit - 2
-
-
-def _from(subject: str, mention: Mention, verb: SpeechVerb) -> str:
-    """The subject from ``mention`` on: "Israel's Foreign Ministry" → "Foreign Ministry"."""
-    if verb.subject_start is None or mention.start <= verb.subject_start:
-        return subject
-    cut = mention.start - verb.subject_start
-    before = subject[:cut].rstrip()
-    if before.endswith(("'s", "’s")) and " " not in before:
-        return subject[cut:]
-    return subject
 
 
 def full_name(form: str, people: dict[str, str], text: str = "", written: str = "") -> str | None:
@@ -462,6 +530,30 @@ def _antecedent(article: _Article, anchor: int, gender: str | None) -> str | Non
     ranked = [name for name, _ in counts.most_common()]
     fitting = [name for name in ranked if _fits(article, name, gender)] or ranked
     return fitting[0] if fitting else None
+
+
+def _organisation_before(article: _Article, anchor: int) -> str | None:
+    """What "it said" stands for: the nearest organisation before, in this paragraph or the one
+    before, that is the subject of a sentence or of a verb of saying ("Contrack said … “…,” it
+    said in a statement")."""
+    analysis = article.analysis
+    paragraph = analysis.paragraph_of(anchor)
+    found: list[tuple[int, str]] = []
+    for mention in article.mentions:
+        if mention.label == "ORG" and mention.main_subject and mention.end <= anchor:
+            found.append((mention.start, _organisation(mention, article)))
+    for verb in analysis.speech:
+        if verb.subject_start is None or verb.subject_start >= anchor:
+            continue
+        named = _named(article, verb) if _is_verb(analysis, verb) else None
+        if named and not named[1]:
+            found.append((verb.subject_start, named[0]))
+    near = [
+        (at, name)
+        for at, name in found
+        if paragraph - 1 <= analysis.paragraph_of(at) <= paragraph and not article.in_quote(at)
+    ]
+    return max(near)[1] if near else None
 
 
 def _candidates(article: _Article, anchor: int) -> list[tuple[int, int, str, bool]]:
