@@ -78,6 +78,10 @@ class TestGazetteer:
         assert gazetteer.place("New South Wales") == "AU"
         assert gazetteer.place("Leinster") == "IE"
         assert gazetteer.place("Western Cape") == "ZA"
+        assert gazetteer.place("Bavaria") == gazetteer.place("Bayern") == "DE"  # English names
+        assert gazetteer.place("Lincolnshire") == "GB"  # counties
+        assert gazetteer.place("Victoria") == "AU"  # a state counts as a big city
+        assert gazetteer.place("Savannah") == "US"  # a region as a town (Ghana's Savannah)
         # a generic word names no region (Ghana's Central Region); a town of that name may remain
         assert "GH" not in dict(gazetteer.candidates("Central"))
 
@@ -345,6 +349,25 @@ class TestRules:
         (event,) = [e for e in logs if e["event"] == "enrich.countries_evidence"]
         assert event["evidence"] == {"DK": ["demonym: Danish"], "PT": ["place: Porto"]}
         assert event["log_level"] == "debug"
+
+    def test_evidence_of_a_choice_by_context(self, enricher: CountriesEnricher) -> None:
+        """A shared name decided by the rest of the article says so, with the likeliest."""
+        text = (
+            "Fans drove down from Newcastle for the final, the biggest day of the year in England"
+        )
+        analysis = _analysis(text, ("Newcastle", "GPE"), ("England", "GPE"))
+        logger = logging.getLogger("worker.enrich.countries")
+        level = logger.level
+        logger.setLevel(logging.DEBUG)
+        try:
+            with capture_logs() as logs:
+                enricher.countries(article("Final", text), "en", analysis)
+        finally:
+            logger.setLevel(level)
+        (event,) = [e for e in logs if e["event"] == "enrich.countries_evidence"]
+        assert event["evidence"] == {
+            "GB": ["place: Newcastle (by context, not AU)", "place: England"]
+        }
 
     def test_no_evidence_built_at_info(self, enricher: CountriesEnricher) -> None:
         """At the default level no evidence event is made."""

@@ -244,6 +244,8 @@ class CountriesEnricher:
             evidence: dict[str, list[str]] = {}
             for code, clue in resolved:
                 entry = f"{clue.source}: {clue.words}"
+                if code != clue.candidates[0][0]:  # the article's other names decided
+                    entry += f" (by context, not {clue.candidates[0][0]})"
                 if entry not in evidence.setdefault(code, []):
                     evidence[code].append(entry)
             log.debug(

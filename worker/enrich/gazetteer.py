@@ -13,7 +13,7 @@ Sources, in order of trust:
   500,000 or more (four letters or longer, and not one of the common words of
   ``aliases.ARABIC_AMBIGUOUS``); US state names;
 * pycountry: the first-level subdivisions (states, provinces, regions: "New South Wales",
-  "Leinster", "Western Cape").
+  "Leinster", "Western Cape", "Bavaria"), and counties and departments ("Lincolnshire", "Gironde").
 
 Country-level names (the first two sources) are kept apart from city names: text scanned without
 an entity recogniser (headlines, Arabic articles) is only matched against names that cannot be
@@ -48,10 +48,15 @@ LATIN_ALTERNATES_MIN_POPULATION = 1_000_000
 # mostly words and names in real news ("EU", "Opera", "Pong" typed places; Eu is in France), and
 # it takes a second longer to read.
 CITIES_MIN_POPULATION = 15_000
-# How many people a first-level subdivision (state, province, region) counts as among the cities
-# of the same name: more than most towns, fewer than a city ("Victoria" is the Australian state
-# before the Canadian city of 90,000; "Savannah" the American city before the Ghanaian region).
+# How many people a subdivision counts as among the cities of the same name: a state or province
+# as a big city ("Victoria" is the Australian state before Victoria, British Columbia; "Munster"
+# the Irish province before Münster), a region or county as a town ("Savannah" is the American
+# city before the Ghanaian region).
+STATE_WEIGHT = 1_000_000
 SUBDIVISION_WEIGHT = 100_000
+STATE_TYPES = frozenset(
+    {"State", "Province", "Land", "Country", "Nation", "Territory", "Autonomous community"}
+)
 # "Virginia", "Colorado", "Arizona": the state, not a town elsewhere
 US_STATE_WEIGHT = 10_000_000
 # A place name read even where the recogniser typed it a person or an organisation ("Porto",
@@ -85,6 +90,9 @@ SUBDIVISION_TYPES = frozenset(
         "Administrative region",
     }
 )
+# Second-level subdivisions that are well-known regions too: English, Scottish, Irish counties and
+# council areas ("Lincolnshire", "Fife"), French departments ("Gironde").
+COUNTY_TYPES = frozenset({"Two-tier county", "Council area", "County", "Metropolitan department"})
 # A subdivision name made only of these words names nothing in particular ("Central", "North East").
 _GENERIC_REGION_WORDS = frozenset({
     "north", "south", "east", "west", "northern", "southern", "eastern", "western", "central",
@@ -233,13 +241,25 @@ class Gazetteer:
 
         for state in geonames.get_us_states().values():
             add(weights, state["name"], "US", US_STATE_WEIGHT)
+        english = gettext.translation("iso3166-2", pycountry.LOCALES_DIR, languages=["en"])
         for subdivision in pycountry.subdivisions:
-            if subdivision.parent_code is None and subdivision.type in SUBDIVISION_TYPES:
-                name = re.sub(r"\s*\[.*\]", "", subdivision.name)
-                words = fold_latin(name).replace("-", " ").split()
-                if "," in name or len(name) < 4 or set(words) <= _GENERIC_REGION_WORDS:
+            wanted = (
+                subdivision.type in SUBDIVISION_TYPES
+                if subdivision.parent_code is None
+                else subdivision.type in COUNTY_TYPES
+            )
+            if not wanted:
+                continue
+            name = re.sub(r"\s*\[.*\]", "", subdivision.name)
+            for form in {name, english.gettext(name)}:  # "Bayern", "Bavaria"
+                words = fold_latin(form).replace("-", " ").split()
+                if any(c in form for c in ",/") or len(form) < 4:
                     continue
-                add(weights, name, subdivision.country_code, SUBDIVISION_WEIGHT)
+                if set(words) <= _GENERIC_REGION_WORDS:
+                    continue
+                big = subdivision.parent_code is None and subdivision.type in STATE_TYPES
+                weight = STATE_WEIGHT if big else SUBDIVISION_WEIGHT
+                add(weights, form, subdivision.country_code, weight)
         index.places = {key: _ranked(codes) for key, codes in weights.items()}
         index.alternate_names = frozenset(weights.keys() - primary)
         index.big_places = frozenset(
