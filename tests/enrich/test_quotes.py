@@ -427,3 +427,26 @@ class TestOrganisationsAndDescriptions:
         )
         people = {"Dunmore": "Dunmore"}
         assert attribute(analysis, quote, len(text) - 1, people) == "Dunmore Energy"
+
+
+class TestUnnamedSpokespeople:
+    def test_the_spokesman_is_the_one_named_before(self, enricher: QuotesEnricher) -> None:
+        """ "The spokesman said" after "A spokesman for the Harbour Rail Trust said" speaks for
+        the trust; with no organisation named, nobody is."""
+        found = quotes(
+            enricher,
+            "Rail minister Joan Pike visited the depot on Monday.",
+            "A spokesman for the Harbour Rail Trust said the line would reopen. “The repairs "
+            "took longer than we planned,” the spokesman said.",
+            "“We will publish a full report,” the official said.",
+        )
+        assert [q["speaker"] for q in found] == ["Harbour Rail Trust", None]
+
+    def test_she_after_an_unnamed_spokeswoman(self, enricher: QuotesEnricher) -> None:
+        """ "A council spokeswoman said … She said:" is not Joan Pike, named before her."""
+        found = quotes(
+            enricher,
+            "Rail minister Joan Pike visited the depot on Monday. A council spokeswoman said "
+            "the road would stay shut. She said: “We cannot open it before the spring.”",
+        )
+        assert found[0]["speaker"] is None

@@ -28,6 +28,9 @@ as the article's ``person`` entity:
   group ("the Canada-based company");
 * with no verb of saying, the sentence's subject named before the quote ("Adeyemi promised to be
   “…”");
+* an unnamed spokesman or official speaks for the organisation the subject names, "the
+  spokesman" for the one the nearest spokesman before spoke for, and "he"/"she" after one is
+  that spokesman, not a person named earlier;
 * anything else (an unnamed "a source") leaves the speaker ``None``.
 """
 
@@ -48,6 +51,11 @@ from worker.models import ParsedArticle
 MIN_QUOTE_WORDS = 3
 PRONOUNS = frozenset({"he", "she"})
 SPEAKER_LABELS = frozenset({"ORG", "NORP", "GPE"})
+# Heads of a subject that speak for someone without a name of their own.
+_ROLE_NOUNS = frozenset({
+    "spokesman", "spokeswoman", "spokesperson", "spokesmen", "spokeswomen", "official",
+    "officials", "source", "sources", "representative", "aide", "aides", "insider", "insiders",
+})  # fmt: skip
 # Heads of a subject that are no person ("the Canada-based company said").
 _GROUP_NOUNS = frozenset({
     "company", "firm", "group", "government", "ministry", "agency", "bank", "party", "team",
@@ -277,6 +285,10 @@ def _attribute(article: _Article, start: int, end: int) -> str | None:
     if named:
         return named[0]
     subject = clean_entity(verb.subject_text or "")
+    if _unnamed_role(subject):  # someone the text does not name but by whom they speak for
+        if (verb.subject_text or "").casefold().startswith(("the ", "this ")):
+            return _role_before(article, min(start, verb.subject_start))
+        return None
     pronoun = subject.casefold()
     if pronoun == "it":
         return _organisation_before(article, min(start, verb.subject_start))
@@ -519,9 +531,10 @@ def _antecedent(article: _Article, anchor: int, gender: str | None) -> str | Non
     for number in range(paragraph, -1, -1):
         here = [c for c in fits if c[1] == number and c[3]]
         if here:
-            return max(here, key=lambda c: c[0])[2]
-    if fits:
-        return max(fits, key=lambda c: c[0])[2]
+            return max(here, key=lambda c: c[0])[2] or None
+    named = [c for c in fits if c[2]]
+    if named:
+        return max(named, key=lambda c: c[0])[2]
     counts = Counter(
         article.people[clean_entity(m.text)]
         for m in article.mentions
@@ -585,12 +598,39 @@ def _candidates(article: _Article, anchor: int) -> list[tuple[int, int, str, boo
         if article.in_quote(verb.start) or not _is_verb(analysis, verb):
             continue
         named = _named(article, verb)
-        if named and named[1]:
+        role = _unnamed_role(clean_entity(verb.subject_text or ""))
+        if (named and named[1]) or role:
             paragraph = analysis.paragraph_of(verb.subject_start)
             opening = text[max(verb.sentence_start, verb.subject_start - 80) : verb.subject_start]
             main = not _SUBORDINATE.search(opening)  # not "… when Mr Blunkett argued"
-            found.append((verb.subject_start, paragraph, named[0], main))
+            # "A Conservative spokeswoman said … She said": she is the spokeswoman, whom the
+            # text does not name ("" for the speaker None) unless by her organisation
+            name = named[0] if named else ""
+            found.append((verb.subject_start, paragraph, name, main))
     return found
+
+
+def _role_before(article: _Article, anchor: int) -> str | None:
+    """ "The spokesman said" after "A spokesman for the Home Office said": the organisation the
+    nearest spokesman before (this paragraph or the two before) speaks for, if the text says."""
+    analysis = article.analysis
+    paragraph = analysis.paragraph_of(anchor)
+    for verb in sorted(analysis.speech, key=lambda v: v.start, reverse=True):
+        if verb.subject_start is None or verb.subject_start >= anchor:
+            continue
+        if analysis.paragraph_of(verb.subject_start) < paragraph - 2:
+            break
+        if _unnamed_role(clean_entity(verb.subject_text or "")) and _is_verb(analysis, verb):
+            named = _named(article, verb)
+            return named[0] if named else None
+    return None
+
+
+def _unnamed_role(subject: str) -> bool:
+    """ "A spokesman for the Home Office", "a Labour Party spokeswoman", "officials": someone
+    speaking for others, not named."""
+    head = re.split(r",| for | of | at | from ", subject, maxsplit=1)[0].split()
+    return bool(head) and head[-1].casefold() in _ROLE_NOUNS
 
 
 def _owner_of_subject(text: str, mention: Mention) -> bool:
@@ -618,7 +658,7 @@ def _set_off_subject(text: str, mention: Mention) -> bool:
 
 
 def _fits(article: _Article, name: str, gender: str | None) -> bool:
-    if gender is None:
+    if gender is None or not name:
         return True
     if name not in article.genders:
         article.genders[name] = _gender_of(article, name)
