@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/enrich_speed.py [--samples ../shared/samples] [--files a.txt b.txt]
                                            [--limit N] [--repeat N] [--json PATH]
+                                           [--against COMMIT]
 
 One process, one model: the stage's own spaCy pipeline (``tok2vec``, ``parser``, ``ner``) is also
 the baseline's, fed the same texts (article bodies) with the same batch size. The stage runs every
@@ -10,13 +11,20 @@ asks for the shared analyses (``entities``). Peak RSS is this process's high-wat
 stage ran: model, gazetteer, yake and one batch of analyses, i.e. what one worker process holds.
 Skips with a message when the samples folder is absent. ``--limit N`` takes only the first N
 articles of the files; ``--json PATH`` also writes the figure for ``bench/run_all.py``: the
-stage's articles/s beside raw spaCy's.
+stage's articles/s beside raw spaCy's. ``--against COMMIT`` then runs that commit's own copy of
+this bench (``git archive`` of its ``worker`` and ``bench``) on the same files in a subprocess,
+and prints its stage's articles/s beside this one's: the enrichment speed before a change,
+measured in the same run on the same machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -47,6 +55,7 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=2, help="runs of each; the best is shown")
     parser.add_argument("--limit", type=int, help="only the first N articles of the files")
     parser.add_argument("--json", type=Path, help="also write the figure to this JSON file")
+    parser.add_argument("--against", help="also run this commit's enrich stage, for comparison")
     args = parser.parse_args()
     paths = [args.samples / name for name in args.files]
     if not args.samples.is_dir() or not all(p.is_file() for p in paths):
@@ -116,6 +125,11 @@ def main() -> int:
     print(f"RSS before start-up {baseline_rss:.0f} MB, after {built_rss:.0f} MB")
     print(f"peak RSS of this worker-like process: {peak_rss_mb():.0f} MB")
     print("target: stage >= 0.90x raw spaCy:", "met" if raw / stage >= TARGET else "MISSED")
+    if args.against:
+        before = stage_of_commit(args.against, args)
+        print()
+        print(f"enrich stage at {args.against}: {before:.1f} articles/s (same files, same run)")
+        print(f"enrich stage now: {n / stage:.1f} articles/s = {n / stage / before:.2f}x")
     if args.json is not None:
         figure = Figure(
             bench="enrich_speed",
@@ -129,6 +143,29 @@ def main() -> int:
         )
         write_figures(args.json, [figure])
     return 0
+
+
+def stage_of_commit(commit: str, args: argparse.Namespace) -> float:
+    """Articles/s of the enrich stage at ``commit``, from that commit's own copy of this bench."""
+    repo = Path(__file__).resolve().parents[1]
+    with tempfile.TemporaryDirectory() as folder:
+        archive = subprocess.run(
+            ["git", "-C", str(repo), "archive", commit, "worker", "bench"],
+            capture_output=True,
+            check=True,
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
+        argv = [sys.executable, str(Path(folder) / "bench" / "enrich_speed.py")]
+        argv += ["--samples", str(args.samples.resolve()), "--repeat", str(args.repeat)]
+        argv += ["--files", *args.files]
+        if args.limit is not None:
+            argv += ["--limit", str(args.limit)]
+        env = {**os.environ, "PYTHONPATH": folder}
+        done = subprocess.run(argv, env=env, cwd=folder, capture_output=True, text=True)
+    found = re.search(r"^enrich stage \(all enrichers\)\s+\S+\s+(\S+)", done.stdout, re.M)
+    if done.returncode != 0 or found is None:
+        raise SystemExit(f"the bench at {commit} failed:\n{done.stdout}\n{done.stderr[-2000:]}")
+    return float(found.group(1))
 
 
 if __name__ == "__main__":
