@@ -3,8 +3,10 @@
 
 English articles, from what spaCy found in the body (see ``tests/enrich/eval/RULES.md``):
 
-* places (``GPE``, ``LOC``, ``FAC``): countries, cities, regions; a place name after "at", "in",
-  "near"... that the recogniser missed ("at Monza"), and in the headline ("Wins at Monza");
+* places (``GPE``, ``LOC``, ``FAC``): countries, cities, regions, "City, State" read together
+  ("Florence, Ala."); in the headline, a city or region after "at"/"in" ("Wins at Monza"). (A
+  scan of the body for places after "at"/"in" that the recogniser missed was tried: on the BBC
+  sample one code in four it added was right, "in English", "in Man", so it is not done.)
 * organisations with a country: in a sports story, a club or team named after a place ("Porto",
   "Leinster", the "Ireland" team; the small model types some as people), elsewhere a place typed
   an organisation or a person where the text places something there ("built in Toulouse",
@@ -72,7 +74,7 @@ DATELINE = re.compile(
 )
 # A headline or body word sequence that may name a country: capitalised words.
 _CAPITALISED_RUN = re.compile(r"[A-Z][\w'’.\-]*(?:\s+(?:of\s+|the\s+)?[A-Z][\w'’.\-]*){0,3}")
-# A place after a preposition of place: "at Le Bourget", "in Phoenix", "to Cardiff".
+# A headline's place after a preposition: "Wins at Monza", "Crash in Phoenix".
 _AFTER_PREPOSITION = re.compile(
     r"\b(?:at|in|near|outside|to|from)\s+(?P<name>(?:(?:Le|La|Les|El|Al|Den|De)\s+)?"
     r"[A-Z][\w'’\-]+(?:\s+[A-Z][\w'’\-]+){0,2})"
@@ -172,19 +174,6 @@ def headline_clues(title: str, gazetteer: Gazetteer, places: bool = False) -> li
             if candidates:
                 found.append(Clue(name, "headline", candidates))
     return found
-
-
-def _place_after_preposition(name: str, gazetteer: Gazetteer, source: str) -> Clue | None:
-    """The longest leading run of ``name``'s words that is a place ("London Auction" → London)."""
-    words = name.split()
-    for j in range(len(words), 0, -1):
-        run = " ".join(words[:j])
-        if fold_latin(run) in _CALENDAR:
-            return None
-        candidates = gazetteer.candidates(run)
-        if candidates:
-            return Clue(run, source, candidates)
-    return None
 
 
 def resolve(clues: Sequence[Clue]) -> list[tuple[str, Clue]]:
@@ -287,7 +276,6 @@ class CountriesEnricher:
             clue = self._mention_clue(mention, analysis.text, gazetteer, surnames, sports)
             if clue:
                 clues.append(clue)
-        clues += _places_after_prepositions(analysis, gazetteer, surnames)
         return clues
 
     @staticmethod
@@ -471,21 +459,3 @@ def _country_of_organisation(words: list[str], gazetteer: Gazetteer) -> Clue | N
     if code and gazetteer.demonym(words[-1]) is None:
         return Clue(" ".join(words), "org", ((code, 0),))
     return None
-
-
-def _places_after_prepositions(
-    analysis: Analysis, gazetteer: Gazetteer, surnames: set[str]
-) -> list[Clue]:
-    """Places the recogniser missed: "at Le Bourget", "at Monza" (no mention there at all)."""
-    text = analysis.text
-    spans = [(m.start, m.end) for m in analysis.mentions]
-    found = []
-    for match in _AFTER_PREPOSITION.finditer(text):
-        start, end = match.span("name")
-        if any(s < end and start < e for s, e in spans):
-            continue  # the recogniser said what it is
-        clue = _place_after_preposition(match.group("name"), gazetteer, "place")
-        if clue and fold_latin(clue.words) not in surnames:
-            qualified = _qualified(clue.candidates, text, start + len(clue.words), gazetteer)
-            found.append(Clue(clue.words, clue.source, qualified))
-    return found
