@@ -104,6 +104,10 @@ class TestGazetteer:
         """ "وبسوريا" (and in Syria) and "بدمشق" (in Damascus) are found through their prefixes."""
         assert gazetteer.scan_arabic("وبسوريا بدمشق") == ["SY", "SY"]
 
+    def test_arabic_words_kept(self, gazetteer: Gazetteer) -> None:
+        """The scan also says which words gave each code (for the evidence)."""
+        assert gazetteer.scan_arabic_words("وبسوريا") == [("SY", "وبسوريا")]
+
     def test_fold_arabic(self) -> None:
         """Diacritics removed, alef and teh marbuta variants unified."""
         assert fold_arabic("إيرانيّة") == "ايرانيه"

@@ -252,8 +252,8 @@ class CountriesEnricher:
         gazetteer = self._gazetteer
         if language == "ar":
             return [
-                Clue(code, "place", ((code, 0),))
-                for code in gazetteer.scan_arabic(article.title + "\n" + article.body)
+                Clue(words, "place", ((code, 0),))
+                for code, words in gazetteer.scan_arabic_words(article.title + "\n" + article.body)
             ]
         clues = headline_clues(article.title, gazetteer, places=analysis is not None)
         if analysis is None:

@@ -322,8 +322,12 @@ class Gazetteer:
 
     def scan_arabic(self, text: str) -> list[str]:
         """Codes of the places an Arabic text names, in order of appearance (repeats kept)."""
+        return [code for code, _ in self.scan_arabic_words(text)]
+
+    def scan_arabic_words(self, text: str) -> list[tuple[str, str]]:
+        """``(code, words)`` of each place an Arabic text names (the words folded as matched)."""
         words = fold_arabic(re.sub(r"[^\w\s]", " ", text)).split()
-        found: list[str] = []
+        found: list[tuple[str, str]] = []
         i = 0
         while i < len(words):
             for size in (3, 2, 1):
@@ -331,7 +335,7 @@ class Gazetteer:
                     continue
                 code = self._arabic_lookup(words[i : i + size])
                 if code:
-                    found.append(code)
+                    found.append((code, " ".join(words[i : i + size])))
                     i += size
                     break
             else:
