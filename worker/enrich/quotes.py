@@ -75,6 +75,7 @@ _TITLE_GENDER = {
     "Mr": "male", "Sir": "male", "Lord": "male",
     "Mrs": "female", "Ms": "female", "Miss": "female", "Dame": "female", "Lady": "female",
 }  # fmt: skip
+_TITLED = re.compile(r"\b(Mr|Mrs|Ms|Miss|Sir|Dame|Lord|Lady)\.? ((?:[a-z]{1,3}-)?[A-Z][\w-]*)")
 _GENDER_PRONOUN = re.compile(r"\b(?:he|his|him|she|her)\b", re.IGNORECASE)
 _GENDER_WINDOW = 200  # characters after a person where a pronoun tells their gender
 # The end of a sentence: a full stop, question or exclamation mark (and a closing quotation
@@ -235,7 +236,7 @@ def _single_mark(
     return single
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Article:
     """What attribution reads of one article: its analysis, corrected mentions and people."""
 
@@ -244,6 +245,7 @@ class _Article:
     people: dict[str, str]
     quoted: tuple[tuple[int, int], ...] = ()  # (start, end) of each quoted passage
     genders: dict[str, str | None] = field(default_factory=dict)  # name → gender, as found
+    titled: dict[str, list[str]] | None = None  # surname → genders of "Mr", "Ms"... before it
 
     @property
     def text(self) -> str:
@@ -676,9 +678,12 @@ def _gender_of(article: _Article, name: str) -> str | None:
     """
     text = article.text
     votes = {"male": 0.0, "female": 0.0}
-    surname = re.escape(name.split()[-1])
-    for match in re.finditer(r"\b(Mr|Mrs|Ms|Miss|Sir|Dame|Lord|Lady)\.? " + surname + r"\b", text):
-        votes[_TITLE_GENDER[match.group(1)]] += 3
+    if article.titled is None:  # surname → genders of the titles written before it
+        article.titled = {}
+        for match in _TITLED.finditer(text):
+            article.titled.setdefault(match.group(2), []).append(_TITLE_GENDER[match.group(1)])
+    for title_gender in article.titled.get(name.split()[-1], ()):
+        votes[title_gender] += 3
     given = gender_of(name.split()[0]) if len(name.split()) > 1 else None
     if given in ("male", "female"):
         votes[given] += 1.5
