@@ -11,11 +11,12 @@ keyed by kind and title); its rules are in ``RULES.md``. Each dump is parsed wit
 ``ours``
     the enrich stage as a worker runs it: ``build_pipeline`` with every default enricher.
 ``raw spaCy``
-    the same ``en_core_web_sm`` model (the stage's own loaded pipeline, with our entity patterns'
-    ruler switched off), ``nlp.pipe`` over the same article bodies, with no post-processing: ``PERSON`` → person, ``ORG`` → org, ``GPE``,
-    ``LOC`` and ``FAC`` → location, each mention's text as written (spaces collapsed), duplicates
-    dropped. Countries: each ``GPE``/``LOC``/``FAC``/``NORP`` mention's text looked up as it
-    stands in the project's gazetteer (``Gazetteer.place``: country names, demonyms, city
+    the same ``en_core_web_sm`` model (the stage's own loaded pipeline, with our entity
+    patterns' ruler switched off), ``nlp.pipe`` over the same article bodies, with no
+    post-processing: ``PERSON`` → person, ``ORG`` → org, ``GPE``, ``LOC`` and ``FAC`` →
+    location, each mention's text as written (spaces collapsed), duplicates dropped. Countries:
+    each ``GPE``/``LOC``/``FAC``/``NORP`` mention's text looked up as it stands in the
+    project's gazetteer (``Gazetteer.place``: country names, demonyms, city
     names). Quotes: passages of three words or more between quotation marks, the speaker the
     ``PERSON`` mention nearest to the quote in the sentences it touches (else none). Key phrases:
     YAKE (``yake_rust``, English, up to 3 words, top 10) on the body, undeduplicated.
