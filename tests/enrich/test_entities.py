@@ -173,19 +173,25 @@ class TestRetype:
         }
 
     def test_given_name_makes_an_organisation_a_person(self, resources: EnrichResources) -> None:
-        """ "Stefano Vireo" (the model: ORG) is a person; "Stefano Motors" and "Israel Defense
-        Forces"-like names, with an organisation's word or a country in them, are not."""
-        text = "Stefano Vireo praised Stefano Motors and the Jordan Valley Authority on Monday."
+        """ "Stefano Vireo" (the model: ORG), called "Vireo" later, is a person; "Stefano
+        Motors" and "Jordan Valley Authority", with an organisation's word or a country in them,
+        are not, nor is "Morgan Lisle", never shortened to "Lisle" as people are."""
+        text = (
+            "Stefano Vireo praised Stefano Motors, Morgan Lisle and the Jordan Valley Authority "
+            "on Monday. Vireo said all three had helped."
+        )
         labels = self._retyped(
             resources,
             text,
             ("Stefano Vireo", "ORG"),
             ("Stefano Motors", "ORG"),
+            ("Morgan Lisle", "ORG"),
             ("Jordan Valley Authority", "ORG"),
         )
         assert labels == {
             "Stefano Vireo": "PERSON",
             "Stefano Motors": "ORG",
+            "Morgan Lisle": "ORG",
             "Jordan Valley Authority": "ORG",
         }
 
@@ -340,7 +346,7 @@ def found(resources: EnrichResources) -> dict:
         "Carmaker Signs Battery Deal",
         "Brenner Motoren, the carmaker, signed a deal with Qiao Lingyun of Harbin Cells on "
         "Monday. Brenner said the batteries would arrive next year.",
-        "Qiao said the Ministry of Industry and Information Technology had approved it. "
+        "Qiao said the Ministry of Industry and the Bank of Japan had approved it. "
         "The news came before the Velmont Open, where the company sponsors the final.",
         "Analysts at Dorran Partners said the deal was good for both sides. Its sponsor deal "
         "with Real Corvana and Dinamo Karsk ends in June.",
@@ -355,7 +361,7 @@ class TestRulesAndGrouping:
     def test_organisation_words_make_organisations(self, found: dict) -> None:
         orgs = names(found, "org")
         assert {"Brenner Motoren", "Dorran Partners"} <= set(orgs)
-        assert "Ministry of Industry and Information Technology" in orgs
+        assert {"Ministry of Industry", "Bank of Japan"} <= set(orgs)  # two, not one with "and"
         assert {"Real Corvana", "Dinamo Karsk"} <= set(orgs)  # clubs by their first word
         assert not {"Brenner Motoren", "Dorran Partners"} & set(names(found, "person"))
 

@@ -87,7 +87,7 @@ class KeywordsEnricher:
         for phrase, _score in extractor.get_n_best(text, n=self._top * 3):
             phrase = trim_function_words(phrase)
             words = phrase_words(phrase)
-            name = next((n for n, n_words in names if words and overlaps(words, n_words)), None)
+            name = next((n for n, person in names if words and _cuts(phrase, n, person)), None)
             if name is not None:
                 phrase, words = name, phrase_words(name)
             if not words or any(overlaps(words, other) for other in kept_words):
@@ -98,20 +98,38 @@ class KeywordsEnricher:
                 break
         return kept
 
-    def _names(
-        self, article: ParsedArticle, analysis: Analysis | None
-    ) -> list[tuple[str, tuple[str, ...]]]:
-        """The article's people and organisations of two words or more, most mentioned first."""
+    def _names(self, article: ParsedArticle, analysis: Analysis | None) -> list[tuple[str, bool]]:
+        """The article's people and organisations of two words or more, most mentioned first,
+        each with whether it is a person."""
         if analysis is None or self._gazetteer is None:
             return []
         entities = extract_entities(article, analysis, self._gazetteer)
-        full = [
-            str(item["text"])
+        return [
+            (str(item["text"]), kind == "person")
             for kind in ("person", "org")
             for item in entities[kind]
             if " " in str(item["text"])
         ]
-        return [(name, phrase_words(name)) for name in full]
+
+
+def _cuts(phrase: str, name: str, person: bool) -> bool:
+    """Whether a key phrase is part of a name ("Mourinho", "Office for National"), holds it
+    ("Sir Bobby Robson"), or - a person's name - ends in its first words or starts with its last
+    ones, written as in the name ("coach Jose", "Matt Williams said"). An organisation's name
+    shares no edge word so ("United States trade" is not about Manchester United, "central
+    bank" not about the Bank of England)."""
+    words, name_words = phrase_words(phrase), phrase_words(name)
+    shorter, longer = sorted((words, name_words), key=len)
+    n = len(shorter)
+    if any(longer[i : i + n] == shorter for i in range(len(longer) - n + 1)):
+        return True
+    if not person:
+        return False
+    written, name_written = phrase.split(), name.split()
+    return any(
+        written[-k:] == name_written[:k] or written[:k] == name_written[-k:]
+        for k in range(1, min(len(written), len(name_written)))
+    )
 
 
 # Words a key phrase never starts or ends with (YAKE's stop words cover most; these are the

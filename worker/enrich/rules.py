@@ -51,15 +51,20 @@ _NOT_NAME_START = frozenset({
     "wednesday", "thursday", "friday", "saturday", "sunday", "january", "february", "march",
     "april", "may", "june", "july", "august", "september", "october", "november", "december",
     "mr", "mrs", "ms", "dr", "shares", "analysts", "rival", "rivals", "organisers", "organizers",
-    "officials", "investors", "fans", "critics", "residents",
+    "officials", "investors", "fans", "critics", "residents", "separately", "meanwhile",
+    "elsewhere", "earlier", "later", "instead", "still", "now", "then", "also",
 })  # fmt: skip
-_PARTICLES = ["du", "de", "des", "la", "le", "of", "and", "&", "van", "der", "von"]
+# Inside a name before an organisation's word: "Marks & Spencer Group", "Banco de Chile". Never
+# "and" or "of", which join two names or a noun and a name ("Google and Samsung Electronics",
+# "Sales of Meridian Airlines"); names with "of" come from the "Ministry of ..." patterns.
+_PARTICLES = ["du", "de", "des", "la", "le", "&", "van", "der", "von"]
 # After an organisation's word, a name goes on only with these ("Irish Council for Civil
 # Liberties", "Les Films du Levant"), never with "and" ("Peak Partners and Japan's ...").
 _TAIL_PARTICLES = ["du", "de", "des", "la", "le", "of", "for", "van", "der", "von"]
 
 _CAPITALISED = {"TEXT": {"REGEX": r"^[A-Z][\w'\u2019.&-]*$"}}
-_NAME_START = {**_CAPITALISED, "LOWER": {"NOT_IN": sorted(_NOT_NAME_START)}}
+# never a stop word ("Meanwhile", "However"): a capitalised word that starts a sentence
+_NAME_START = {**_CAPITALISED, "IS_STOP": False, "LOWER": {"NOT_IN": sorted(_NOT_NAME_START)}}
 # inside a name, a hyphen between capitalised words too ("Farmer-Citizen Movement")
 _NAME_WORD = {
     "TEXT": {"REGEX": r"^(?:[A-Z][\w'\u2019.&-]*|-)$"},
@@ -76,8 +81,8 @@ def _ending(words: frozenset[str] | tuple[str, ...], *, capitalised: bool = True
 
 # First words of football clubs' names ("Real Betis", "Dinamo Tbilisi", "Borussia Dortmund").
 CLUB_PREFIXES = frozenset({
-    "real", "dinamo", "dynamo", "sporting", "atletico", "atlético", "inter", "ac", "as", "fc",
-    "sc", "olympique", "racing", "deportivo", "borussia", "lokomotiv", "spartak", "steaua",
+    "Real", "Dinamo", "Dynamo", "Sporting", "Atletico", "Atlético", "Inter", "AC", "AS", "FC",
+    "SC", "Olympique", "Deportivo", "Borussia", "Lokomotiv", "Spartak", "Steaua",
 })  # fmt: skip
 # Leagues the model reads as people or places ("several Premiership titles").
 LEAGUES = ("premiership", "bundesliga", "eredivisie", "la liga", "serie a", "ligue 1")
@@ -97,7 +102,7 @@ def patterns() -> list[dict[str, Any]]:
     ]
     for head in (
         [_NAME_START, words],
-        [_NAME_START, words, particle, more_words],  # "Trade and Technology Council"
+        [_NAME_START, words, particle, more_words],  # "Marks & Spencer Group"
     ):
         found.append({"label": "ORG", "pattern": [*head, org_tail]})
         # "Les Films du Levant": the organisation's word, then "du"/"de"/"of" and a name
@@ -107,18 +112,15 @@ def patterns() -> list[dict[str, Any]]:
             ending = [{"LOWER": first, **_CAPITALISED}, {"LOWER": second, **_CAPITALISED}]
             found.append({"label": "EVENT", "pattern": [*head, *ending]})
     # "Ministry of Defence", "International Association of Athletics Federations", "Organization
-    # of the Petroleum Exporting Countries", "Ministry of Communication and Information Technology"
+    # of the Petroleum Exporting Countries"
     prefix = _ending(ORG_PREFIXES)
     of_the = [{"LOWER": "of"}, {"LOWER": "the", "OP": "?"}]
-    for tail in (
-        [more_words],
-        [more_words, {"LOWER": "and"}, more_words],
-        [more_words, *of_the, more_words],  # "Association of the Petroleum Industry of Kurdistan"
-    ):
-        found.append({"label": "ORG", "pattern": [prefix, *of_the, *tail]})
-        found.append({"label": "ORG", "pattern": [_NAME_START, words, prefix, *of_the, *tail]})
-    club = {"LOWER": {"IN": sorted(CLUB_PREFIXES)}, "TEXT": {"REGEX": r"^[A-Z]"}}
-    found.append({"label": "ORG", "pattern": [club, more_words]})
+    found.append({"label": "ORG", "pattern": [prefix, *of_the, more_words]})
+    found.append({"label": "ORG", "pattern": [_NAME_START, prefix, *of_the, more_words]})
+    # the clubs' first words as written ("AS Roma", "Real Betis"), then a name that is no
+    # acronym ("Real GDP", "As Britain ..." are no clubs)
+    club = {"TEXT": {"IN": sorted(CLUB_PREFIXES)}}
+    found.append({"label": "ORG", "pattern": [club, {**_NAME_WORD, "IS_UPPER": False}]})
     # "Tour de France", "Tour of Flanders"
     found.append(
         {
