@@ -450,3 +450,15 @@ class TestUnnamedSpokespeople:
             "the road would stay shut. She said: “We cannot open it before the spring.”",
         )
         assert found[0]["speaker"] is None
+
+
+class TestOwnersInTheSubject:
+    def test_name_after_its_owner_in_the_subject(self, enricher: QuotesEnricher) -> None:
+        """ "said Coastline Networks' Sophie Turner Laing": the name after the owner, also where
+        the model found no person in it."""
+        found = quotes(
+            enricher,
+            "“We are proud to bring the awards to our viewers,” said Coastline Networks' Sophie "
+            "Turner Laing.",
+        )
+        assert found[0]["speaker"] == "Sophie Turner Laing"

@@ -87,6 +87,7 @@ _SUBORDINATE = re.compile(
     re.IGNORECASE,
 )
 _RELATIVE = re.compile(r"\b(?:who|whose|whom|which|where|that)\b")
+_OWNER = re.compile(r"(?<=\w)(?:'s|’s|'|’) ")
 _OWNS = frozenset({"'s", "’s"})
 _OPENING_CHARS = 12  # room for a title before an owner opening its sentence ("Mr ")
 _APPOSITION_CHARS = 120  # how far from a described subject its verb may come
@@ -368,7 +369,8 @@ def _named(article: _Article, verb: SpeechVerb) -> tuple[str, bool] | None:
         if m.label == "ORG" and _organisation(m, article) != (form := clean_entity(m.text))
     }
     for part in subject.split(","):  # "Her manager, Colm Doherty" names him after the comma
-        part = _TITLE.sub("", part.strip())
+        # "Sky Networks' Sophie Turner Laing": the name after its owner
+        part = _TITLE.sub("", _OWNER.split(part.strip())[-1])
         if part in companies:
             continue
         name = full_name(part, people, text) or (part if _looks_like_name(part) else None)
