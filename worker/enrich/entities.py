@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 
 from worker.enrich.base import Fields
 from worker.enrich.gazetteer import Gazetteer
-from worker.enrich.names import gender_of
+from worker.enrich.names import gender_of, given_names
 from worker.enrich.nlp import MODEL_LANGUAGES, Analysis, ArticleAnalyzer, Mention
 from worker.enrich.rules import EVENT_SUFFIXES, ORG_PREFIXES, ORG_SUFFIXES
 from worker.log import get_logger
@@ -787,6 +787,7 @@ class EntitiesEnricher:
     def __init__(self, analyzer: ArticleAnalyzer, gazetteer: Gazetteer | None = None) -> None:
         self._analyzer = analyzer
         self._gazetteer = gazetteer
+        given_names()  # read now, at start-up (before a prefork pool forks), not on an article
 
     def enrich(self, articles: Sequence[ParsedArticle]) -> list[Fields]:
         analyses = self._analyzer.analyses(articles)
