@@ -239,6 +239,28 @@ class TestRules:
         codes = _codes(enricher, "Cup Win", text, ("Porto", "PERSON"), ("Ireland", "ORG"))
         assert codes == {"PT", "IE"}
 
+    def test_club_named_with_its_town(self, enricher: CountriesEnricher) -> None:
+        """In a sports story: "Manchester United", "Real Madrid" (town last after a club word); not
+        "Kelby Forest" (Forest is a Belgian town, but a club's word here) nor a person's name."""
+        text = (
+            "Manchester United and Real Madrid drew in the cup, Kelby Forest lost the league match "
+            "and Lincoln Barrow scored twice for the club."
+        )
+        mentions = [
+            ("Manchester United", "ORG"),
+            ("Real Madrid", "ORG"),
+            ("Kelby Forest", "ORG"),
+            ("Lincoln Barrow", "ORG"),
+        ]
+        assert _codes(enricher, "Cup Draw", text, *mentions) == {"GB", "ES"}
+
+    def test_compounds(self, enricher: CountriesEnricher) -> None:
+        """ "Abu Dhabi-based", "Saudi-led" as the model writes them give the place's country; a
+        "Russian-speaking" mention gives none."""
+        text = "The Abu Dhabi-based fund joined the Saudi-led group and a Russian-speaking gang."
+        mentions = [("Abu Dhabi-based", "GPE"), ("Saudi-led", "NORP"), ("Russian-speaking", "NORP")]
+        assert _codes(enricher, "Fund", text, *mentions) == {"AE", "SA"}
+
     def test_place_typed_an_organisation_outside_sport(self, enricher: CountriesEnricher) -> None:
         """Outside sport, only where the text places something there."""
         text = "Dresner-based Halvik Tools will build the new plant in Toulouse, with 300 jobs."

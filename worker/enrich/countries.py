@@ -64,6 +64,12 @@ EVENT_WORDS = frozenset({
     "masters", "rally", "festival", "show", "tour", "classic", "trophy", "series", "league",
     "derby", "invitational", "biennale", "expo", "week", "awards",
 })  # fmt: skip
+# Words that begin a club's name before its town: "Real Madrid", "Inter Milan", "Dynamo Kyiv".
+CLUB_WORDS = frozenset({
+    "real", "inter", "sporting", "athletic", "atletico", "dynamo", "dinamo", "olympique",
+    "racing", "red", "borussia", "eintracht", "hertha", "lokomotiv", "spartak", "torpedo",
+    "partizan", "steaua", "legia", "slavia", "sparta",
+})  # fmt: skip
 _MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?\s+\d{1,2}"
 # "SALVADOR, Feb 26 -", "FLORENCE, Ala., Feb 26 -", "LONDON (Reuters) -", "BEIRUT, Lebanon (AP) —"
 DATELINE = re.compile(
@@ -84,6 +90,12 @@ _PLACED_BEFORE = re.compile(r"\b(?:in|at|near|from|outside|inside|around)\s+(?:t
 _PLACED_AFTER = re.compile(r"-(?:based|born|headquartered|listed)\b")
 # ", Ala.", ", New South Wales", ", Ontario" after a city's name.
 _QUALIFIER = re.compile(r",\s+([A-Z][\w.]*(?:\s+[A-Z][\w.]*){0,2})")
+# A place or nationality with these after it is still that place's: "Abu Dhabi-based", "Saudi-led".
+_COMPOUND_SUFFIX = re.compile(
+    r"-(?:based|born|headquartered|listed|led|backed|made|owned|funded|run|controlled|built)$",
+    re.IGNORECASE,
+)
+_NOT_NATIONALITY_SUFFIXES = tuple(s for s in DEMONYM_NOT_NATIONALITY if s.startswith("-"))
 _NEXT_WORD = re.compile(r" ([\w'’\-]+)")
 _FUNCTION_WORDS = frozenset({
     "on", "in", "at", "and", "or", "with", "for", "last", "this", "next", "to", "where", "which",
@@ -282,6 +294,8 @@ class CountriesEnricher:
     def _mention_clue(
         mention: Mention, text: str, gazetteer: Gazetteer, surnames: set[str], sports: bool
     ) -> Clue | None:
+        if mention.text.lower().endswith(_NOT_NATIONALITY_SUFFIXES):
+            return None  # the model took in "Russian-speaking", "Liberian-flagged"
         name = _clean(mention.text)
         if not name:
             return None
@@ -314,6 +328,10 @@ class CountriesEnricher:
             clue = _country_of_organisation(words, gazetteer)
             if clue:
                 return clue
+            if sports:
+                clue = _team_of_a_place(words, gazetteer)
+                if clue:
+                    return clue
         # a club, a team or a company's site named after a place: "Porto", "Ireland", "Leinster"
         if key not in surnames and _named_after_place(mention, name, text, gazetteer, sports):
             return Clue(name, "org", gazetteer.candidates(name), team=sports)
@@ -368,10 +386,29 @@ def _qualified(
     return candidates
 
 
+def _team_of_a_place(words: list[str], gazetteer: Gazetteer) -> Clue | None:
+    """In a sports story, a club named with its town first or last: "Manchester United",
+    "Bayern Munich", "Inter Milan", "Sydney FC" (a town of 50,000 people or a region)."""
+    if not 2 <= len(words) <= 3 or fold_latin(words[-1]) in EVENT_WORDS:
+        return None
+    if gender_of(words[0]) is not None:
+        return None  # a person the model typed an organisation: "Lincoln Barrow"
+    # the town first ("Manchester United"), or last after a club's word ("Real Madrid", "AC
+    # Milan", "Red Star Belgrade"; not "Nottm Forest": Forest is a Belgian town)
+    lead = words[0]
+    town_last = fold_latin(lead) in CLUB_WORDS or (lead.isupper() and len(lead) <= 3)
+    for word in (lead, words[-1]) if town_last else (lead,):
+        if gazetteer.country(word) is None and gazetteer.is_big_place(word):
+            return Clue(" ".join(words), "org", gazetteer.candidates(word), team=True)
+    return None
+
+
 def _clean(text: str) -> str:
-    """A mention's name without a leading "the" and a trailing possessive, spaces collapsed."""
+    """A mention's name without a leading "the", a trailing possessive or a compound's second
+    half ("Abu Dhabi-based", "Saudi-led", "Chinese-made"), spaces collapsed."""
     words = " ".join(text.split())
     words = re.sub(r"^the\s+", "", words, flags=re.IGNORECASE)
+    words = _COMPOUND_SUFFIX.sub("", words)
     return re.sub(r"(?:['’]s|['’])$", "", words)
 
 
