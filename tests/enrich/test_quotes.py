@@ -462,3 +462,42 @@ class TestOwnersInTheSubject:
             "Turner Laing.",
         )
         assert found[0]["speaker"] == "Sophie Turner Laing"
+
+
+class TestRolesBeforeNames:
+    def test_a_name_qualifying_a_title_is_not_the_speaker(self, enricher: QuotesEnricher) -> None:
+        """ "Lib Dem spokesman Mark Oaten" is Mark Oaten, even where the model took "Lib Dem"
+        for a person too: a name followed by a lower-case word qualifies the title."""
+        found = quotes(
+            enricher,
+            "“We will keep every store open this year,” said Lib Dem spokesman Mark Oaten.",
+        )
+        assert found[0]["speaker"] == "Mark Oaten"
+
+    def test_name_after_a_role_word(self) -> None:
+        """The capitalised words after a lower-case role word name someone when they begin
+        with a given name and are no place of the article."""
+        from worker.enrich.nlp import Analysis, Mention
+        from worker.enrich.quotes import _Article, _name_after_role
+
+        text = "Yukos chief executive Steven Theede spoke in San Francisco."
+        place = text.index("San Francisco")
+        analysis = Analysis(
+            text, ((0, len(text)),), (Mention("San Francisco", "GPE", place, place + 13),), ()
+        )
+        article = _Article(analysis, analysis.mentions, {})
+        assert _name_after_role("Yukos chief executive Steven Theede", article) == "Steven Theede"
+        assert _name_after_role("the mayor of San Francisco", article) is None
+        assert _name_after_role("the chief executive", article) is None
+
+    def test_a_quote_does_not_make_its_speaker_subordinate(self, enricher: QuotesEnricher) -> None:
+        """ "“… if the council …,” said the chair …, Nora Bright" is a main clause: the "if" is
+        the quote's, so "she" in the next paragraph is Nora Bright."""
+        found = quotes(
+            enricher,
+            "Novelist Kate Rowe opened the book festival in the town hall on Friday.",
+            "“It will be a tragedy if the council closes the library,” said the chair of the "
+            "housing committee, councillor Nora Bright.",
+            "Her main worry was the cost. “Families cannot pay this much,” she wrote.",
+        )
+        assert [q["speaker"] for q in found] == ["Nora Bright", "Nora Bright"]

@@ -87,6 +87,7 @@ _SUBORDINATE = re.compile(
     re.IGNORECASE,
 )
 _RELATIVE = re.compile(r"\b(?:who|whose|whom|which|where|that)\b")
+_MODIFIES = re.compile(r" [a-z]")  # a name followed by a lower-case word qualifies it
 _OWNER = re.compile(r"(?<=\w)(?:'s|’s|'|’) ")
 _OWNS = frozenset({"'s", "’s"})
 _OPENING_CHARS = 12  # room for a title before an owner opening its sentence ("Mr ")
@@ -354,8 +355,15 @@ def _named(article: _Article, verb: SpeechVerb) -> tuple[str, bool] | None:
     if relative:  # not who is named in "the actor, whose films include Michael Collins"
         inside = [m for m in inside if m.start < relative.start()]
     # people first: "Warner producer Jeff Robinov" is Jeff Robinov
+    people_inside = [m for m in inside if m.label == "PERSON"]
     for mention in sorted(inside, key=lambda m: m.label != "PERSON"):
         form = clean_entity(mention.text)
+        if (
+            mention.label == "PERSON"
+            and _MODIFIES.match(text, mention.end)
+            and any(other.start > mention.end for other in people_inside)
+        ):
+            continue  # "Yukos chief executive Steven Theede": Yukos qualifies his title
         if mention.label == "ORG" and _organisation(mention, article) != form:
             continue  # "Cairn" where the article names "Cairn Energy": the company
         written = text if mention.label in {"PERSON", "ORG"} else ""
@@ -373,7 +381,11 @@ def _named(article: _Article, verb: SpeechVerb) -> tuple[str, bool] | None:
         part = _TITLE.sub("", _OWNER.split(part.strip())[-1])
         if part in companies:
             continue
-        name = full_name(part, people, text) or (part if _looks_like_name(part) else None)
+        name = (
+            full_name(part, people, text)
+            or (part if _looks_like_name(part) else None)
+            or _name_after_role(part, article)
+        )
         if name:
             return name, True
     if subject.casefold() in PRONOUNS or _is_description(verb.subject_text or "", inside):
@@ -477,6 +489,22 @@ def _owner_of_word(word: str, people: dict[str, str]) -> str | None:
         if len(other.split()) > 1 and key in (surname_key(other), other.split()[0].casefold())
     }
     return owners.pop() if len(owners) == 1 else None
+
+
+def _name_after_role(part: str, article: _Article) -> str | None:
+    """ "Yukos chief executive Steven Theede": the capitalised words ending the subject after a
+    lower-case role word, when they look like a name, begin with a given name and are no place
+    or organisation of the article."""
+    words = part.split()
+    for cut in range(len(words) - 2, 0, -1):
+        if words[cut - 1][0].islower() and words[cut - 1].isalpha():
+            tail = " ".join(words[cut:])
+            given = gender_of(words[cut]) is not None
+            known = any(  # "in San Francisco": a place or organisation the model found
+                m.label != "PERSON" and clean_entity(m.text) == tail for m in article.mentions
+            )
+            return tail if given and not known and _looks_like_name(tail) else None
+    return None
 
 
 def _looks_like_name(text: str) -> bool:
@@ -605,7 +633,11 @@ def _candidates(article: _Article, anchor: int) -> list[tuple[int, int, str, boo
         role = _unnamed_role(clean_entity(verb.subject_text or ""))
         if (named and named[1]) or role:
             paragraph = analysis.paragraph_of(verb.subject_start)
-            opening = text[max(verb.sentence_start, verb.subject_start - 80) : verb.subject_start]
+            since = max(
+                [verb.sentence_start, verb.subject_start - 80]
+                + [end for _, end in article.quoted if end <= verb.subject_start]
+            )
+            opening = text[since : verb.subject_start]  # narration only, not a quote's words
             main = not _SUBORDINATE.search(opening)  # not "… when Mr Blunkett argued"
             # "A Conservative spokeswoman said … She said": she is the spokeswoman, whom the
             # text does not name ("" for the speaker None) unless by her organisation
