@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from worker.enrich.aliases import DEMONYM_NOT_NATIONALITY, DEMONYMS_ALSO_GIVEN_NAMES
 from worker.enrich.base import Fields
 from worker.enrich.entities import sports_story
-from worker.enrich.gazetteer import Gazetteer, fold_latin
+from worker.enrich.gazetteer import Gazetteer, fold_lookup
 from worker.enrich.names import gender_of
 from worker.enrich.nlp import Analysis, ArticleAnalyzer, Mention
 from worker.log import get_logger
@@ -95,6 +95,8 @@ _COMPOUND_SUFFIX = re.compile(
     r"-(?:based|born|headquartered|listed|led|backed|made|owned|funded|run|controlled|built)$",
     re.IGNORECASE,
 )
+_LEADING_THE = re.compile(r"^the\s+", re.IGNORECASE)
+_POSSESSIVE = re.compile(r"(?:['’]s|['’])$")
 _NOT_NATIONALITY_SUFFIXES = tuple(s for s in DEMONYM_NOT_NATIONALITY if s.startswith("-"))
 _NEXT_WORD = re.compile(r" ([\w'’\-]+)")
 _FUNCTION_WORDS = frozenset({
@@ -180,7 +182,7 @@ def headline_clues(title: str, gazetteer: Gazetteer, places: bool = False) -> li
         # the whole capitalised run is the place: "Wins at Monza", not "Offer to Man Utd"
         for match in _AFTER_PREPOSITION.finditer(text):
             name = match.group("name")
-            if fold_latin(name) in _CALENDAR or gazetteer.country(name) is not None:
+            if fold_lookup(name) in _CALENDAR or gazetteer.country(name) is not None:
                 continue
             candidates = gazetteer.candidates(name)
             if candidates:
@@ -197,13 +199,13 @@ def resolve(clues: Sequence[Clue]) -> list[tuple[str, Clue]]:
     for clue in clues:
         code = clue.candidates[0][0]
         context[code] += clue.count
-        by_words.setdefault(fold_latin(clue.words), Counter())[code] += clue.count
+        by_words.setdefault(fold_lookup(clue.words), Counter())[code] += clue.count
     resolved = []
     for clue in clues:
         (code, weight), *others = clue.candidates
         if others:
             # what the other names say: this name's own mentions are not evidence for it
-            support = context - by_words[fold_latin(clue.words)]
+            support = context - by_words[fold_lookup(clue.words)]
             if not support[code]:
                 supported = [
                     (support[c], w, c)
@@ -299,7 +301,7 @@ class CountriesEnricher:
         name = _clean(mention.text)
         if not name:
             return None
-        key = fold_latin(name)
+        key = fold_lookup(name)
         if mention.label in PLACE_LABELS:
             if key in surnames:
                 return None
@@ -389,14 +391,14 @@ def _qualified(
 def _team_of_a_place(words: list[str], gazetteer: Gazetteer) -> Clue | None:
     """In a sports story, a club named with its town first or last: "Manchester United",
     "Bayern Munich", "Inter Milan", "Sydney FC" (a town of 50,000 people or a region)."""
-    if not 2 <= len(words) <= 3 or fold_latin(words[-1]) in EVENT_WORDS:
+    if not 2 <= len(words) <= 3 or fold_lookup(words[-1]) in EVENT_WORDS:
         return None
     if gender_of(words[0]) is not None:
         return None  # a person the model typed an organisation: "Lincoln Barrow"
     # the town first ("Manchester United"), or last after a club's word ("Real Madrid", "AC
     # Milan", "Red Star Belgrade"; not "Nottm Forest": Forest is a Belgian town)
     lead = words[0]
-    town_last = fold_latin(lead) in CLUB_WORDS or (lead.isupper() and len(lead) <= 3)
+    town_last = fold_lookup(lead) in CLUB_WORDS or (lead.isupper() and len(lead) <= 3)
     for word in (lead, words[-1]) if town_last else (lead,):
         if gazetteer.country(word) is None and gazetteer.is_big_place(word):
             return Clue(" ".join(words), "org", gazetteer.candidates(word), team=True)
@@ -406,10 +408,8 @@ def _team_of_a_place(words: list[str], gazetteer: Gazetteer) -> Clue | None:
 def _clean(text: str) -> str:
     """A mention's name without a leading "the", a trailing possessive or a compound's second
     half ("Abu Dhabi-based", "Saudi-led", "Chinese-made"), spaces collapsed."""
-    words = " ".join(text.split())
-    words = re.sub(r"^the\s+", "", words, flags=re.IGNORECASE)
-    words = _COMPOUND_SUFFIX.sub("", words)
-    return re.sub(r"(?:['’]s|['’])$", "", words)
+    words = _LEADING_THE.sub("", " ".join(text.split()))
+    return _POSSESSIVE.sub("", _COMPOUND_SUFFIX.sub("", words))
 
 
 def _language_or_flag(text: str, start: int, end: int) -> bool:
@@ -441,9 +441,9 @@ def _surnames(mentions: Sequence[Mention], gazetteer: Gazetteer) -> set[str]:
             words = words[1:]  # "Russian Dmitri Volkonsky"
             if len(words) < 2:
                 continue
-        found.add(fold_latin(words[-1]))
+        found.add(fold_lookup(words[-1]))
         if mention.label == "PERSON":
-            found.add(fold_latin(words[0]))
+            found.add(fold_lookup(words[0]))
     # a country's name is never read as a surname ("Chad", "Jordan" are both: the place wins)
     return {key for key in found if gazetteer.country(key) is None}
 
@@ -464,7 +464,7 @@ def _nationality_of_person(
             if word is None or word.start() > after + 1 or text[after : word.start(1)] != " ":
                 break
             rest, after = rest + 1, word.end()
-        needed = 2 if fold_latin(lead) in DEMONYMS_ALSO_GIVEN_NAMES else 1
+        needed = 2 if fold_lookup(lead) in DEMONYMS_ALSO_GIVEN_NAMES else 1
         if rest >= needed:
             return Clue(lead, "demonym", ((code, 0),))
     # the nationality just before the name: "the referee, New Zealander Craig Whitlow"
@@ -480,7 +480,7 @@ def _nationality_of_person(
 
 def _country_of_organisation(words: list[str], gazetteer: Gazetteer) -> Clue | None:
     """ "US Navy", "Spanish Football Federation", "Bank of England", "BBC Scotland"."""
-    if len(words) < 2 or fold_latin(words[-1]) in EVENT_WORDS:
+    if len(words) < 2 or fold_lookup(words[-1]) in EVENT_WORDS:
         return None
     for size in (2, 1):
         lead = " ".join(words[:size])

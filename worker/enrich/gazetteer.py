@@ -29,6 +29,7 @@ import gettext
 import re
 import unicodedata
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from worker.enrich.aliases import (
     ARABIC_AMBIGUOUS,
@@ -130,6 +131,13 @@ def fold_latin(text: str) -> str:
 def fold_arabic(text: str) -> str:
     """Diacritics and tatweel removed, alef/yeh/teh-marbuta variants unified."""
     return " ".join(_ARABIC_MARKS.sub("", text).translate(_ARABIC_FOLD).split())
+
+
+@lru_cache(maxsize=16_384)
+def fold_lookup(name: str) -> str:
+    """``fold``, remembered for the names articles look up again and again (not used while
+    building: the index's own names would fill the cache)."""
+    return fold(name)
 
 
 def fold(text: str) -> str:
@@ -275,17 +283,17 @@ class Gazetteer:
         return index
 
     def _add_country(self, name: str, code: str, overwrite: bool = True) -> None:
-        key = fold(name)
+        key = fold_lookup(name)
         if key and (overwrite or key not in self.countries):
             self.countries[key] = code
 
     def country(self, name: str) -> str | None:
         """The code of a country-level name ("Syria", "Syrian", "U.S.", "سوريا"), or None."""
-        return self.countries.get(fold(name))
+        return self.countries.get(fold_lookup(name))
 
     def place(self, name: str) -> str | None:
         """The code of a country-level name or a city or region name (its likeliest), or None."""
-        key = fold(name)
+        key = fold_lookup(name)
         code = self.countries.get(key)
         if code:
             return code
@@ -297,7 +305,7 @@ class Gazetteer:
         country-level name or a place of one country (weight 0); for a name shared by places in
         several countries, each country with its biggest place's population (a region counts as
         ``SUBDIVISION_WEIGHT``). Empty when the name is no place."""
-        key = fold(name)
+        key = fold_lookup(name)
         code = self.countries.get(key)
         if code:
             return ((code, 0),)
@@ -305,11 +313,11 @@ class Gazetteer:
 
     def demonym(self, word: str) -> str | None:
         """The code of a nationality word ("Russian", "Briton", "New Zealander"), or None."""
-        return self.demonyms.get(fold_latin(word))
+        return self.demonyms.get(fold_lookup(word))
 
     def is_big_place(self, name: str) -> bool:
         """A country-level name, or a city of BIG_PLACE_MIN_POPULATION people or a region."""
-        key = fold(name)
+        key = fold_lookup(name)
         return key in self.countries or key in self.big_places
 
     def region(self, name: str) -> str | None:
