@@ -55,11 +55,13 @@ from _enrich_scoring import (
 )
 
 from worker.enrich import ArticleAnalyzer, EnrichResources, build_pipeline
-from worker.enrich.nlp import RULER_NAME, SPACY_BATCH_SIZE, body_text
+from worker.enrich.nlp import SPACY_BATCH_SIZE, body_text
 from worker.log import configure_logging
 from worker.models import ParsedArticle
 from worker.parse import parse_dump
 from worker.settings import Settings
+
+RULER_NAME = "newsingest_rules"  # worker.enrich.nlp.RULER_NAME, which versions before 0.4.0 lack
 
 DEFAULT_EVAL_DIR = REPO / "tests" / "enrich" / "eval"
 BENCH = "enrich_eval"
@@ -387,7 +389,9 @@ def main() -> int:
 
     def run_raw() -> list[dict[str, Any]]:
         # the model as shipped: without our entity patterns in front of its recogniser
-        with nlp.select_pipes(disable=[RULER_NAME]):
+        # (an older version's code, run with PYTHONPATH for a before/after, may have no ruler)
+        rules = [name for name in nlp.pipe_names if name == RULER_NAME]
+        with nlp.select_pipes(disable=rules):
             docs = nlp.pipe(texts, batch_size=SPACY_BATCH_SIZE)
             return [raw_prediction(doc, gazetteer) for doc in docs]
 
