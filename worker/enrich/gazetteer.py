@@ -123,9 +123,10 @@ _AR_PREPOSITIONS = ("ب", "ل", "ك")
 def fold_latin(text: str) -> str:
     """Case, accents, possessive and a leading "the" folded away: "Türkiye’s" → "turkiye"."""
     text = _ARTICLE.sub("", _POSSESSIVE.sub("", " ".join(text.split())))
-    decomposed = unicodedata.normalize("NFKD", text)
-    stripped = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return stripped.replace("’", "'").casefold().strip(" .,;:-'\"")
+    if not text.isascii():  # (most names are: nothing to decompose)
+        decomposed = unicodedata.normalize("NFKD", text)
+        text = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+    return text.replace("’", "'").casefold().strip(" .,;:-'\"")
 
 
 def fold_arabic(text: str) -> str:
@@ -141,7 +142,7 @@ def fold_lookup(name: str) -> str:
 
 
 def fold(text: str) -> str:
-    if any("\u0600" <= ch <= "\u06ff" for ch in text):
+    if not text.isascii() and any("\u0600" <= ch <= "\u06ff" for ch in text):
         return fold_arabic(text)
     return fold_latin(text)
 
