@@ -11,6 +11,7 @@ in memory.
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -163,11 +164,14 @@ class Analysis:
     paragraphs: tuple[tuple[int, int], ...]  # (start, end) of each paragraph in ``text``
     mentions: tuple[Mention, ...]
     speech: tuple[SpeechVerb, ...]
+    # each paragraph's start, for a binary search (quotes ask for every mention's paragraph)
+    paragraph_starts: tuple[int, ...] = ()
 
     def paragraph_of(self, offset: int) -> int:
-        for number, (start, end) in enumerate(self.paragraphs):
-            if start <= offset < end + 2:
-                return number
+        starts = self.paragraph_starts or tuple(start for start, _ in self.paragraphs)
+        number = bisect_right(starts, offset) - 1
+        if 0 <= number < len(self.paragraphs) and offset < self.paragraphs[number][1] + 2:
+            return number
         return len(self.paragraphs) - 1
 
 
@@ -268,6 +272,7 @@ def analyse(doc: Doc, paragraphs: tuple[tuple[int, int], ...]) -> Analysis:
         paragraphs=paragraphs,
         mentions=mentions,
         speech=tuple(_speech_verbs(doc)),
+        paragraph_starts=tuple(start for start, _ in paragraphs),
     )
 
 

@@ -37,6 +37,7 @@ as the article's ``person`` entity:
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -248,13 +249,25 @@ class _Article:
     quoted: tuple[tuple[int, int], ...] = ()  # (start, end) of each quoted passage
     genders: dict[str, str | None] = field(default_factory=dict)  # name → gender, as found
     titled: dict[str, list[str]] | None = None  # surname → genders of "Mr", "Ms"... before it
+    # what does not depend on the quote being attributed, worked out once per article (an
+    # article of 700 quotes asked for it 700 times: seconds, quadratic in its length)
+    named: dict[SpeechVerb, tuple[str, bool] | None] = field(default_factory=dict)
+    people_before: list[tuple[int, int, int, str, bool]] | None = None
+    organisations_before: list[tuple[int, int, str]] | None = None
+    ranked_people: list[str] | None = None
+    _quote_starts: list[int] | None = None
 
     @property
     def text(self) -> str:
         return self.analysis.text
 
     def in_quote(self, offset: int) -> bool:
-        return any(start <= offset < end for start, end in self.quoted)
+        # the passages do not overlap: the one starting last at or before offset holds it if any
+        if self._quote_starts is None:
+            self.quoted = tuple(sorted(self.quoted))
+            self._quote_starts = [start for start, _ in self.quoted]
+        number = bisect_right(self._quote_starts, offset) - 1
+        return number >= 0 and offset < self.quoted[number][1]
 
 
 def attribute(
@@ -347,6 +360,12 @@ def _inside(article: _Article, verb: SpeechVerb) -> list[Mention]:
 
 def _named(article: _Article, verb: SpeechVerb) -> tuple[str, bool] | None:
     """Who a verb's subject names, and whether a person (``None`` for "he", "the coach")."""
+    if verb not in article.named:
+        article.named[verb] = _who_is_named(article, verb)
+    return article.named[verb]
+
+
+def _who_is_named(article: _Article, verb: SpeechVerb) -> tuple[str, bool] | None:
     if verb.subject_start is None:
         return None
     text, people = article.text, article.people
@@ -567,12 +586,14 @@ def _antecedent(article: _Article, anchor: int, gender: str | None) -> str | Non
     named = [c for c in fits if c[2]]
     if named:
         return max(named, key=lambda c: c[0])[2]
-    counts = Counter(
-        article.people[clean_entity(m.text)]
-        for m in article.mentions
-        if clean_entity(m.text) in article.people and not article.in_quote(m.start)
-    )
-    ranked = [name for name, _ in counts.most_common()]
+    if article.ranked_people is None:
+        counts = Counter(
+            article.people[clean_entity(m.text)]
+            for m in article.mentions
+            if clean_entity(m.text) in article.people and not article.in_quote(m.start)
+        )
+        article.ranked_people = [name for name, _ in counts.most_common()]
+    ranked = article.ranked_people
     fitting = [name for name in ranked if _fits(article, name, gender)] or ranked
     return fitting[0] if fitting else None
 
@@ -583,20 +604,25 @@ def _organisation_before(article: _Article, anchor: int) -> str | None:
     said in a statement")."""
     analysis = article.analysis
     paragraph = analysis.paragraph_of(anchor)
-    found: list[tuple[int, str]] = []
-    for mention in article.mentions:
-        if mention.label == "ORG" and mention.main_subject and mention.end <= anchor:
-            found.append((mention.start, _organisation(mention, article)))
-    for verb in analysis.speech:
-        if verb.subject_start is None or verb.subject_start >= anchor:
-            continue
-        named = _named(article, verb) if _is_verb(analysis, verb) else None
-        if named and not named[1]:
-            found.append((verb.subject_start, named[0]))
+    if article.organisations_before is None:
+        # (the offset it must come before the anchor by, where it is, the organisation)
+        found: list[tuple[int, int, str]] = []
+        for mention in article.mentions:
+            if mention.label == "ORG" and mention.main_subject:
+                found.append((mention.end, mention.start, _organisation(mention, article)))
+        for verb in analysis.speech:
+            if verb.subject_start is None:
+                continue
+            named = _named(article, verb) if _is_verb(analysis, verb) else None
+            if named and not named[1]:
+                found.append((verb.subject_start + 1, verb.subject_start, named[0]))
+        article.organisations_before = found
     near = [
         (at, name)
-        for at, name in found
-        if paragraph - 1 <= analysis.paragraph_of(at) <= paragraph and not article.in_quote(at)
+        for limit, at, name in article.organisations_before
+        if limit <= anchor
+        and paragraph - 1 <= analysis.paragraph_of(at) <= paragraph
+        and not article.in_quote(at)
     ]
     return max(near)[1] if near else None
 
@@ -605,10 +631,21 @@ def _candidates(article: _Article, anchor: int) -> list[tuple[int, int, str, boo
     """``(offset, paragraph, name, salient)`` of each person named before ``anchor``; salient:
     the subject of a main clause or of a verb of saying, or a name set off after it ("Synnex's
     chief executive, Mark Ellery, apologised")."""
+    if article.people_before is None:
+        article.people_before = _all_candidates(article)
+    return [
+        (offset, paragraph, name, salient)
+        for limit, offset, paragraph, name, salient in article.people_before
+        if limit <= anchor
+    ]
+
+
+def _all_candidates(article: _Article) -> list[tuple[int, int, int, str, bool]]:
+    """``_candidates`` for any anchor: each with the offset it must come before an anchor by."""
     analysis, text = article.analysis, article.text
-    found: list[tuple[int, int, str, bool]] = []
+    found: list[tuple[int, int, int, str, bool]] = []
     for mention in article.mentions:
-        if mention.end > anchor or article.in_quote(mention.start):
+        if article.in_quote(mention.start):
             continue
         form = clean_entity(mention.text)
         if mention.label == "PERSON" and form in article.people:
@@ -623,9 +660,10 @@ def _candidates(article: _Article, anchor: int) -> list[tuple[int, int, str, boo
             or _set_off_subject(text, mention)
             or _owner_of_subject(text, mention)
         )
-        found.append((mention.start, analysis.paragraph_of(mention.start), name, salient))
+        paragraph = analysis.paragraph_of(mention.start)
+        found.append((mention.end, mention.start, paragraph, name, salient))
     for verb in analysis.speech:
-        if verb.subject_start is None or verb.subject_start >= anchor:
+        if verb.subject_start is None:
             continue
         if article.in_quote(verb.start) or not _is_verb(analysis, verb):
             continue
@@ -642,7 +680,7 @@ def _candidates(article: _Article, anchor: int) -> list[tuple[int, int, str, boo
             # "A Conservative spokeswoman said … She said": she is the spokeswoman, whom the
             # text does not name ("" for the speaker None) unless by her organisation
             name = named[0] if named else ""
-            found.append((verb.subject_start, paragraph, name, main))
+            found.append((verb.subject_start + 1, verb.subject_start, paragraph, name, main))
     return found
 
 
