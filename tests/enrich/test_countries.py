@@ -198,6 +198,20 @@ class TestResolve:
         clues.append(_clue("Ireland", ("IE", 0)))
         assert resolve(clues)[0][0] == "IE"
 
+    def test_two_ambiguous_names_do_not_swap_each_other(self) -> None:
+        """Each ambiguous name is only context for the countries it may be in: two names each
+        likelier in another country keep their own likeliest, never each other's."""
+        clues = [
+            _clue("Norwold", ("US", 238_000), ("GB", 100_000)),
+            _clue("Sufwold", ("GB", 150_000), ("US", 88_000)),
+        ]
+        assert [code for code, _ in resolve(clues)] == ["US", "GB"]
+
+    def test_headline_to_and_from_place_nothing(self, gazetteer: Gazetteer) -> None:
+        """ "Cuts to Police", "Appeal to Unity": after "to" a headline names no place."""
+        assert headline_clues("Cuts to Police", gazetteer, places=True) == []
+        assert headline_clues("Appeal to Unity", gazetteer, places=True) == []
+
 
 def _analysis(text: str, *mentions: tuple[str, str]) -> Analysis:
     """An analysis whose mentions are the first occurrence of each (text, label)."""

@@ -82,7 +82,8 @@ DATELINE = re.compile(
 _CAPITALISED_RUN = re.compile(r"[A-Z][\w'’.\-]*(?:\s+(?:of\s+|the\s+)?[A-Z][\w'’.\-]*){0,3}")
 # A headline's place after a preposition: "Wins at Monza", "Crash in Phoenix".
 _AFTER_PREPOSITION = re.compile(
-    r"\b(?:at|in|near|outside|to|from)\s+(?P<name>(?:(?:Le|La|Les|El|Al|Den|De)\s+)?"
+    # (not "to"/"from": "Cuts to Police", "Appeal to Unity" are no places)
+    r"\b(?:at|in|near|outside)\s+(?P<name>(?:(?:Le|La|Les|El|Al|Den|De)\s+)?"
     r"[A-Z][\w'’\-]+(?:\s+[A-Z][\w'’\-]+){0,2})"
 )
 # Words that place what follows or precedes them: "built in Toulouse", "Copenhagen-based".
@@ -194,12 +195,14 @@ def resolve(clues: Sequence[Clue]) -> list[tuple[str, Clue]]:
     """Each clue's country: its likeliest candidate, unless the article's other names point to none
     of that one's country and to another candidate's (the one they point to most, if of at least
     1/CONTEXT_MAX_RATIO of the likeliest's weight)."""
+    # every country a name may be in counts as context, not only its likeliest: two ambiguous
+    # names do not swap each other ("Norfolk and Suffolk" stays as each is most likely)
     context: Counter[str] = Counter()
     by_words: dict[str, Counter[str]] = {}
     for clue in clues:
-        code = clue.candidates[0][0]
-        context[code] += clue.count
-        by_words.setdefault(fold_lookup(clue.words), Counter())[code] += clue.count
+        for code in dict.fromkeys(c for c, _ in clue.candidates):
+            context[code] += clue.count
+            by_words.setdefault(fold_lookup(clue.words), Counter())[code] += clue.count
     resolved = []
     for clue in clues:
         (code, weight), *others = clue.candidates
