@@ -104,6 +104,20 @@ class TestQuoteBoundaries:
 
 
 class TestSpeakers:
+    def test_a_relative_or_the_company_is_not_the_person_named_before(
+        self, enricher: QuotesEnricher
+    ) -> None:
+        """ "his wife said" is someone the text does not name; "the company said" is the company
+        named before, not its chief executive named last."""
+        found = quotes(
+            enricher,
+            "Tomas Varga was jailed for fraud on Monday. “He is innocent and we will appeal,” "
+            "his wife said.",
+            "Keldor Systems announced the cuts on Tuesday. Its chief executive, Anna Brandt, "
+            "spoke first. “The decision was painful but necessary,” the company said.",
+        )
+        assert [q["speaker"] for q in found] == [None, "Keldor Systems"]
+
     def test_description_is_the_person_the_paragraph_is_about(
         self, enricher: QuotesEnricher
     ) -> None:

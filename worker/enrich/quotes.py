@@ -298,6 +298,14 @@ def _attribute(article: _Article, start: int, end: int) -> str | None:
         return _sentence_subject(article, start)
     if verb.subject_start is None or verb.subject_end is None:
         return None
+    words = (verb.subject_text or "").casefold().split()
+    if len(words) == 2 and words[0] in {"his", "her", "their"}:
+        # "his wife said": someone the text does not name, unless it names them after the
+        # subject ("Her co-star, the actor Marek Zielinski, ... said")
+        return _apposition_name(article, verb)
+    if len(words) == 2 and words[0] == "the" and words[1] in _GROUP_NOUNS:
+        # "the company said": the organisation named before, not its chief executive
+        return _organisation_before(article, min(start, verb.subject_start))
     named = _named(article, verb)
     if named:
         return named[0]
