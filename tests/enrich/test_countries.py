@@ -100,6 +100,11 @@ class TestGazetteer:
         """Words geonames lists as Arabic city names but that are common words match nothing."""
         assert gazetteer.scan_arabic("زار الوزير المدينة وقال إن الدولة ستساعد") == []
 
+    def test_latin_words_in_an_arabic_text_are_no_arabic_names(self, gazetteer: Gazetteer) -> None:
+        """An English sentence in an Arabic article gives nothing: "most" and "of" are towns
+        in geonames (Most, Czechia; Of, Turkey), not Arabic names."""
+        assert gazetteer.scan_arabic("دعم سوريا. Most of the talks were held in English.") == ["SY"]
+
     def test_arabic_clitics(self, gazetteer: Gazetteer) -> None:
         """ "وبسوريا" (and in Syria) and "بدمشق" (in Damascus) are found through their prefixes."""
         assert gazetteer.scan_arabic("وبسوريا بدمشق") == ["SY", "SY"]

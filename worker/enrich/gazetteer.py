@@ -340,9 +340,10 @@ class Gazetteer:
         i = 0
         while i < len(words):
             for size in (3, 2, 1):
-                if i + size > len(words):
-                    continue
-                code = self._arabic_lookup(words[i : i + size])
+                window = words[i : i + size]
+                if i + size > len(words) or not all(map(_in_arabic_script, window)):
+                    continue  # Latin words are no Arabic names ("most" is no Czech town here)
+                code = self._arabic_lookup(window)
                 if code:
                     found.append((code, " ".join(words[i : i + size])))
                     i += size
@@ -360,6 +361,10 @@ class Gazetteer:
             if code:
                 return code
         return None
+
+
+def _in_arabic_script(word: str) -> bool:
+    return any("\u0600" <= ch <= "\u06ff" for ch in word)
 
 
 _SINGLE: dict[str, tuple[tuple[str, int], ...]] = {}
