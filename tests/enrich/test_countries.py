@@ -100,6 +100,12 @@ class TestGazetteer:
         """Words geonames lists as Arabic city names but that are common words match nothing."""
         assert gazetteer.scan_arabic("زار الوزير المدينة وقال إن الدولة ستساعد") == []
 
+    def test_a_region_weighs_as_a_town(self, gazetteer: Gazetteer) -> None:
+        """A region (not a state or province) ranks below a city of its name: Canterbury is the
+        English city before the New Zealand region, Savannah the US city before Ghana's."""
+        assert gazetteer.candidates("Canterbury")[0][0] == "GB"
+        assert gazetteer.candidates("Savannah")[0][0] == "US"
+
     def test_latin_words_in_an_arabic_text_are_no_arabic_names(self, gazetteer: Gazetteer) -> None:
         """An English sentence in an Arabic article gives nothing: "most" and "of" are towns
         in geonames (Most, Czechia; Of, Turkey), not Arabic names."""

@@ -51,10 +51,11 @@ LATIN_ALTERNATES_MIN_POPULATION = 1_000_000
 CITIES_MIN_POPULATION = 15_000
 # How many people a subdivision counts as among the cities of the same name: a state or province
 # as a big city ("Victoria" is the Australian state before Victoria, British Columbia; "Munster"
-# the Irish province before Münster), a region or county as a town ("Savannah" is the American
-# city before the Ghanaian region).
+# the Irish province before Münster), a region or county as a town of 50,000 ("Savannah" is the
+# American city before the Ghanaian region, Canterbury the English city before the New Zealand
+# region).
 STATE_WEIGHT = 1_000_000
-SUBDIVISION_WEIGHT = 100_000
+SUBDIVISION_WEIGHT = 50_000
 STATE_TYPES = frozenset(
     {"State", "Province", "Land", "Country", "Nation", "Territory", "Autonomous community"}
 )
