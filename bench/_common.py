@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -63,6 +64,18 @@ def peak_rss_mb() -> float:
 
 
 # --- inputs and environments --------------------------------------------------------------------
+
+
+def code_at(commit: str, folder: Path, *paths: str) -> Path:
+    """``commit``'s ``paths`` (default ``worker``) from this repository's history (``git
+    archive``), unpacked in ``folder``: an earlier version to run beside this one."""
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", commit, *(paths or ("worker",))],
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
 
 
 def sample_files(folder: Path) -> list[Path]:

@@ -21,7 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _common import REPO, machine_lines
+from _common import REPO, code_at, machine_lines
 
 COLUMNS = (
     ("person F1", "person"),
@@ -69,12 +69,7 @@ def main() -> int:
         for label, commit in labelled:
             code = Path(folder) / label
             code.mkdir()
-            archive = subprocess.run(
-                ["git", "-C", str(REPO), "archive", commit, "worker"],
-                capture_output=True,
-                check=True,
-            ).stdout
-            subprocess.run(["tar", "-x", "-C", str(code)], input=archive, check=True)
+            code_at(commit, code)
             for eval_dir in sets:
                 results[label, eval_dir.name] = figures(code, eval_dir)
     print("\n".join(machine_lines()))

@@ -28,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _common import DEFAULT_SAMPLES, Figure, machine_lines, peak_rss_mb, write_figures
+from _common import DEFAULT_SAMPLES, Figure, code_at, machine_lines, peak_rss_mb, write_figures
 
 from worker.enrich import EnrichResources, build_pipeline
 from worker.enrich.nlp import SPACY_BATCH_SIZE, ArticleAnalyzer, body_text
@@ -147,14 +147,8 @@ def main() -> int:
 
 def stage_of_commit(commit: str, args: argparse.Namespace) -> float:
     """Articles/s of the enrich stage at ``commit``, from that commit's own copy of this bench."""
-    repo = Path(__file__).resolve().parents[1]
     with tempfile.TemporaryDirectory() as folder:
-        archive = subprocess.run(
-            ["git", "-C", str(repo), "archive", commit, "worker", "bench"],
-            capture_output=True,
-            check=True,
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", folder], input=archive, check=True)
+        code_at(commit, Path(folder), "worker", "bench")
         argv = [sys.executable, str(Path(folder) / "bench" / "enrich_speed.py")]
         argv += ["--samples", str(args.samples.resolve()), "--repeat", str(args.repeat)]
         argv += ["--files", *args.files]

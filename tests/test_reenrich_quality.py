@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,9 +17,9 @@ from pathlib import Path
 import pytest
 
 from tests.dumps import Story, render_dump
+from tests.history import code_at
 from worker import PIPELINE_VERSION
 
-ROOT = Path(__file__).resolve().parents[1]
 V030_COMMIT = "6b1c159"  # the last commit of 0.3.0
 ENRICHED = ("entities", "countries", "quotes", "keywords")
 
@@ -40,20 +39,7 @@ CARMAKER = Story(
 
 @pytest.fixture(scope="module")
 def v030_code(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not shutil.which("git") or not (ROOT / ".git").exists():
-        pytest.skip("no git checkout: 0.3.0's code comes from the repository's history")
-    found = subprocess.run(
-        ["git", "-C", str(ROOT), "cat-file", "-e", f"{V030_COMMIT}^{{commit}}"],
-        capture_output=True,
-    )
-    if found.returncode != 0:
-        pytest.skip(f"commit {V030_COMMIT} (0.3.0) is not in this clone (a shallow one?)")
-    folder = tmp_path_factory.mktemp("v030")
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", V030_COMMIT, "worker"], capture_output=True, check=True
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
-    return folder
+    return code_at(V030_COMMIT, "0.3.0", tmp_path_factory.mktemp("v030"))
 
 
 def _env(store: Path, data: Path, code: Path | None) -> dict[str, str]:

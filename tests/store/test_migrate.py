@@ -13,7 +13,6 @@ import dataclasses
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ import pytest
 from sqlalchemy import create_engine, select, text
 
 from tests.dumps import HARBOUR, LIBRARY, ORCHARD, render_dump
+from tests.history import code_at
 from tests.stories_near import STORY_VERSIONS
 from worker.store import Store
 from worker.store import migrate as migrations
@@ -49,22 +49,7 @@ def test_head_is_alembics_head() -> None:
 @pytest.fixture(scope="module")
 def v020_code(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """0.2.0's ``worker`` package, from git history."""
-    if not shutil.which("git") or not (ROOT / ".git").exists():
-        pytest.skip("no git checkout: 0.2.0's code comes from the repository's history")
-    found = subprocess.run(
-        ["git", "-C", str(ROOT), "cat-file", "-e", f"{V020_COMMIT}^{{commit}}"],
-        capture_output=True,
-    )
-    if found.returncode != 0:
-        pytest.skip(f"commit {V020_COMMIT[:12]} (0.2.0) is not in this clone (a shallow one?)")
-    folder = tmp_path_factory.mktemp("v020")
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", V020_COMMIT, "worker"],
-        capture_output=True,
-        check=True,
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
-    return folder
+    return code_at(V020_COMMIT, "0.2.0", tmp_path_factory.mktemp("v020"))
 
 
 def test_revision_0001_makes_exactly_the_tables_of_020(
