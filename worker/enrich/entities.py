@@ -118,7 +118,6 @@ _FACILITY = frozenset({
     "palace", "plant", "camp", "harbour", "harbor", "dam", "centre", "center", "quay", "crossing",
     "airfield", "theatre", "theater",
 })  # fmt: skip
-# (not "in the X": "in the Premiership table")
 # "(Reuters) -", "(AP) —" after the credit of a dateline
 _CREDIT_CLOSE = re.compile(r"\)\s*[-\u2013\u2014]")
 _TITLE_AFTER = re.compile(r"\s+(?:Minister|Secretary|Secretary-General|Commissioner)\b")
@@ -148,6 +147,7 @@ _FIRM_BEFORE = re.compile(
     r"(?:at|from|with)\s+$",
     re.IGNORECASE,
 )
+# "in X" (not "in the X": "in the Premiership table")
 _IN_BEFORE = re.compile(r"\b(?:in|near|outside|across|around|into)\s+$")
 # Words in names that are not people's: organisations' and events' words, places'.
 _NOT_PERSON_WORDS = ORG_SUFFIXES | ORG_PREFIXES | EVENT_SUFFIXES | _FACILITY | {
@@ -738,17 +738,16 @@ def _join_short_org_names(grouped: dict[str, list[_Group]], gazetteer: Gazetteer
             by_first_word.setdefault(words[0].casefold(), []).append(group)
     # only people: a one-word place that begins an organisation's name is often that place
     # ("Kurdistan" and the Kurdistan Regional Government)
-    for kind in ("person",):
-        kept = []
-        for group in grouped[kind]:
-            form = group.text()
-            owners = by_first_word.get(form.casefold(), []) if " " not in form else []
-            known_place = gazetteer is not None and gazetteer.place(form) is not None
-            if len(owners) == 1 and len(group.forms) == 1 and not known_place:
-                owners[0].forms.update(group.forms)
-            else:
-                kept.append(group)
-        grouped[kind] = kept
+    kept = []
+    for group in grouped["person"]:
+        form = group.text()
+        owners = by_first_word.get(form.casefold(), []) if " " not in form else []
+        known_place = gazetteer is not None and gazetteer.place(form) is not None
+        if len(owners) == 1 and len(group.forms) == 1 and not known_place:
+            owners[0].forms.update(group.forms)
+        else:
+            kept.append(group)
+    grouped["person"] = kept
 
 
 def _title_counts(title: str, groups: list[_Group]) -> None:
