@@ -760,10 +760,15 @@ def _title_counts(title: str, groups: list[_Group]) -> None:
 
 
 def extract_entities(
-    article: ParsedArticle, analysis: Analysis, gazetteer: Gazetteer | None = None
+    article: ParsedArticle,
+    analysis: Analysis,
+    gazetteer: Gazetteer | None = None,
+    mentions: Sequence[Mention] | None = None,
 ) -> dict[str, list[dict[str, object]]]:
-    """The record's ``entities`` for one analysed article."""
-    mentions = retype(analysis.mentions, analysis.text, gazetteer)
+    """The record's ``entities`` for one analysed article (``mentions``: its mentions already
+    corrected by ``retype``, else corrected here)."""
+    if mentions is None:
+        mentions = retype(analysis.mentions, analysis.text, gazetteer)
     people = _people(mentions)
     people_forms = {form for group in people for form in group.forms}
     grouped = {"person": people}
@@ -776,6 +781,34 @@ def extract_entities(
         groups.sort(key=lambda g: (-g.count, g.first))
         result[kind] = [{"text": g.text(), "count": g.count} for g in groups]
     return result
+
+
+def corrected_mentions(
+    analyzer: ArticleAnalyzer, article: ParsedArticle, analysis: Analysis, gazetteer: Gazetteer
+) -> list[Mention]:
+    """``retype``'s mentions of one article, made once per batch for every enricher reading
+    them (entities, quotes, key phrases)."""
+    return analyzer.derived(
+        article, "mentions", lambda: retype(analysis.mentions, analysis.text, gazetteer)
+    )
+
+
+def article_entities(
+    analyzer: ArticleAnalyzer,
+    article: ParsedArticle,
+    analysis: Analysis,
+    gazetteer: Gazetteer | None,
+) -> dict[str, list[dict[str, object]]]:
+    """``extract_entities`` of one article, made once per batch (key phrases read it too)."""
+
+    def make() -> dict[str, list[dict[str, object]]]:
+        mentions = None
+        if gazetteer is not None:
+            mentions = corrected_mentions(analyzer, article, analysis, gazetteer)
+        return extract_entities(article, analysis, gazetteer, mentions)
+
+    # (an enricher without the gazetteer, in a test, corrects nothing: kept apart)
+    return analyzer.derived(article, "entities" if gazetteer else "raw entities", make)
 
 
 class EntitiesEnricher:
@@ -814,7 +847,7 @@ class EntitiesEnricher:
             {
                 "entities": None
                 if analysis is None
-                else extract_entities(article, analysis, self._gazetteer)
+                else article_entities(self._analyzer, article, analysis, self._gazetteer)
             }
             for article, analysis in zip(articles, analyses, strict=True)
         ]

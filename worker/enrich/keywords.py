@@ -13,7 +13,7 @@ import re
 from collections.abc import Sequence
 
 from worker.enrich.base import Fields
-from worker.enrich.entities import extract_entities
+from worker.enrich.entities import article_entities
 from worker.enrich.gazetteer import Gazetteer
 from worker.enrich.nlp import Analysis, ArticleAnalyzer
 from worker.log import get_logger
@@ -103,7 +103,8 @@ class KeywordsEnricher:
         each with whether it is a person."""
         if analysis is None or self._gazetteer is None:
             return []
-        entities = extract_entities(article, analysis, self._gazetteer)
+        # the entities enricher's own result for this article, made once per batch
+        entities = article_entities(self._analyzer, article, analysis, self._gazetteer)
         return [
             (str(item["text"]), kind == "person")
             for kind in ("person", "org")

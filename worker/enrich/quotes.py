@@ -43,7 +43,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from worker.enrich.base import Fields
-from worker.enrich.entities import clean_entity, person_groups, retype, surname_key
+from worker.enrich.entities import (
+    clean_entity,
+    corrected_mentions,
+    person_groups,
+    retype,
+    surname_key,
+)
 from worker.enrich.gazetteer import Gazetteer
 from worker.enrich.names import gender_of
 from worker.enrich.nlp import Analysis, ArticleAnalyzer, Mention, SpeechVerb
@@ -805,18 +811,21 @@ def _sentence_subject(article: _Article, start: int) -> str | None:
 
 
 def extract_quotes(
-    analysis: Analysis, gazetteer: Gazetteer | None = None
+    analysis: Analysis,
+    gazetteer: Gazetteer | None = None,
+    mentions: Sequence[Mention] | None = None,
 ) -> list[dict[str, str | None]]:
     """Each quote with its speaker; a continued quote has the speaker of the one it continues.
 
     The mentions are corrected as ``entities`` corrects them (``retype``: titles and demonyms
     off people's names, places the model took for people), so a speaker is written as the
-    article's ``person`` entity is.
+    article's ``person`` entity is (``mentions``: already corrected, else corrected here).
     """
     passages = quoted_passages(analysis.text)
     if not passages:
         return []
-    mentions = retype(analysis.mentions, analysis.text, gazetteer)
+    if mentions is None:
+        mentions = retype(analysis.mentions, analysis.text, gazetteer)
     article = _Article(
         analysis, mentions, person_groups(mentions), tuple((s, e) for s, e, _, _ in passages)
     )
@@ -841,6 +850,12 @@ class QuotesEnricher:
 
     def enrich(self, articles: Sequence[ParsedArticle]) -> list[Fields]:
         return [
-            {"quotes": None if analysis is None else extract_quotes(analysis, self._gazetteer)}
-            for analysis in self._analyzer.analyses(articles)
+            {"quotes": None if analysis is None else self._quotes(article, analysis)}
+            for article, analysis in zip(articles, self._analyzer.analyses(articles), strict=True)
         ]
+
+    def _quotes(self, article: ParsedArticle, analysis: Analysis) -> list[dict[str, str | None]]:
+        mentions = None
+        if self._gazetteer is not None:  # as the entities enricher corrected them, once
+            mentions = corrected_mentions(self._analyzer, article, analysis, self._gazetteer)
+        return extract_quotes(analysis, self._gazetteer, mentions)
